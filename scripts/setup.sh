@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need from Debian packages, non-interactively and only
+# when something is missing (safe to run again). Runs as root or through sudo.
+#   scripts/setup.sh          build dependencies
+#   scripts/setup.sh --test   build and test dependencies (clang for the fuzzers, ...)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache git
+  nlohmann-json3-dev libyaml-cpp-dev libabsl-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ "$(id -u)" != 0 ]]; then
+  if command -v sudo >/dev/null; then sudo="sudo"; else
+    echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo -E apt-get install -y -qq --no-install-recommends "${missing[@]}"
