@@ -14,6 +14,7 @@ function(iter8_cc_test)
   cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
+  target_include_directories(${ARG_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
   target_compile_definitions(${ARG_NAME} PRIVATE
       ITER8_REFERENCE_DIR="${ITER8_REFERENCE_DIR}"
       ITER8_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

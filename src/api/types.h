@@ -177,11 +177,21 @@ struct MetricSpec {
   Json extra = Json::object();
 };
 
+// How a Metric read as `iter8.tools/v2alpha1` spelled the fields that changed in v2alpha2, so
+// it can be written back in the same form (api/convert.h).
+struct V2alpha1MetricForm {
+  bool params_map = false;          // params as a {name: value} map (early form)
+  bool sample_size_object = false;  // sample_size / sampleSize as {namespace, name}
+  std::string sample_size_key;      // "sample_size" (early) or "sampleSize"
+  bool lower_case_type = false;     // type: counter | gauge
+};
+
 struct Metric {
   std::string api_version = kV2alpha2;
   std::string kind = "Metric";
   ObjectMeta metadata;
   MetricSpec spec;
+  std::optional<V2alpha1MetricForm> v2alpha1;  // set when read from v2alpha1
   Json extra = Json::object();
 };
 
@@ -288,15 +298,17 @@ struct ExperimentStatus {
 // Fields that exist only in `iter8.tools/v2alpha1`, kept so a v2alpha1 resource can be
 // written back as it was read (api/convert.h). Empty for resources read as v2alpha2.
 struct V2alpha1Fields {
-  std::string strategy_type;  // Canary, A/B, A/B/N, Performance, BlueGreen (early form)
+  std::string strategy_type;  // early form: Canary, A/B, A/B/N, Performance, BlueGreen
   Json handlers = nullptr;    // strategy.handlers
-  std::string algorithm;      // strategy.weights.algorithm
-  Json weight_distribution = nullptr;
-  bool max_iterations = false;      // duration written as maxIterations (early form)
-  bool tags = false;                // version variables written as a `tags` map
-  std::optional<absl::Time> end_time;
-  bool conditions_early_names = false;  // ExperimentCompleted / ExperimentFailed
-  Json extra = Json::object();
+  std::string algorithm;      // strategy.weights.algorithm (early form)
+  Json weight_distribution = nullptr;  // strategy.weights.weightDistribution
+  bool max_iterations = false;         // duration.maxIterations (early form)
+  bool single_reward = false;          // criteria.reward instead of rewards
+  bool tags = false;                   // version variables as a `tags` map (early form)
+  bool metrics_in_spec = false;        // metrics copied into spec.metrics
+  bool recommended_baseline = false;   // status.recommendedBaseline
+  bool early_condition_types = false;  // ExperimentCompleted / ExperimentFailed
+  Json end_time = nullptr;             // status.endTime
 };
 
 struct Experiment {

@@ -1,0 +1,35 @@
+// File: api/load.h
+//
+// From a parsed Document to a typed resource: checks apiVersion and kind, decodes v2alpha2 or
+// v2alpha1, and reports every problem located in the source text ("file:line:col: /pointer:
+// message"). Also the inverse: the JSON of a resource in the API version it was read as.
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "api/document.h"
+#include "api/types.h"
+
+namespace iter8::api {
+
+using Resource = std::variant<Experiment, Metric>;
+
+// Decodes any supported resource. On failure the status message lists every problem, one per
+// line, each located in the document.
+absl::StatusOr<Resource> LoadResource(const Document& doc);
+absl::StatusOr<Experiment> LoadExperiment(const Document& doc);
+absl::StatusOr<Metric> LoadMetric(const Document& doc);
+
+// Every problem of one document as located lines (empty when it decodes cleanly).
+std::vector<std::string> DecodeProblems(const Document& doc);
+
+// JSON in the resource's own API version (v2alpha1 resources are written back as v2alpha1).
+Json EncodeResource(const Experiment& experiment);
+Json EncodeResource(const Metric& metric);
+
+}  // namespace iter8::api

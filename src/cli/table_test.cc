@@ -1,0 +1,41 @@
+#include "cli/table.h"
+
+#include <gtest/gtest.h>
+
+namespace iter8::cli {
+namespace {
+
+TEST(TableTest, WrapsLongCellsAndAlignsNumbersRight) {
+  Table t({"Metric", "v1"});
+  t.AddRow({"95th-percentile-tail-latency (milliseconds)", "330.682"});
+  t.AddRow({"error-rate", "unavailable"});
+  EXPECT_EQ(t.Render(),
+            "+--------------------------------+-------------+\n"
+            "|             METRIC             |     V1      |\n"
+            "+--------------------------------+-------------+\n"
+            "| 95th-percentile-tail-latency   |     330.682 |\n"
+            "| (milliseconds)                 |             |\n"
+            "+--------------------------------+-------------+\n"
+            "| error-rate                     | unavailable |\n"
+            "+--------------------------------+-------------+\n");
+}
+
+TEST(TableTest, HeaderTitleRules) {
+  Table t({"a_b", "x.y", "1.5"});
+  std::string out = t.Render();
+  EXPECT_NE(out.find("| A B | X Y | 1.5 |"), std::string::npos) << out;
+}
+
+TEST(WrapWordsTest, MinimumRaggedness) {
+  EXPECT_EQ(WrapWords("iter8-knative/mean-latency <= 50.000", 30),
+            (std::vector<std::string>{"iter8-knative/mean-latency <=", "50.000"}));
+  // A word longer than the limit raises the limit.
+  EXPECT_EQ(WrapWords("iter8-knative/95th-percentile-tail-latency <= 100.000", 30),
+            (std::vector<std::string>{"iter8-knative/95th-percentile-tail-latency",
+                                      "<= 100.000"}));
+  EXPECT_EQ(WrapWords("short", 30), (std::vector<std::string>{"short"}));
+  EXPECT_EQ(WrapWords("", 30), (std::vector<std::string>{""}));
+}
+
+}  // namespace
+}  // namespace iter8::cli
