@@ -315,6 +315,11 @@ struct Codec<std::map<std::string, T>> {
 
 // ------------------------------------------------------------------ structs
 
+// The API server accepts explicit nulls in ObjectMeta (kubectl writes `creationTimestamp: null`)
+// but rejects them for schema-typed fields of iter8's own resources.
+template <typename S>
+inline constexpr bool kNullIsAbsent = std::is_same_v<S, ObjectMeta>;
+
 template <typename S>
 concept HasFields = requires { FieldsOf(Tag<S>{}); };
 
@@ -345,7 +350,7 @@ struct Codec<S> {
   template <typename M>
   static void DecodeField(const Json& j, Ctx& c, S* out, const Field<S, M>& f) {
     auto it = j.find(std::string(f.key));
-    if (it == j.end() || it->is_null()) {
+    if (it == j.end() || (it->is_null() && (kNullIsAbsent<S> || std::is_same_v<M, Json>))) {
       if (f.flags & kRequired) {
         Scope s(c, std::string(f.key));
         c.Error("Required value");

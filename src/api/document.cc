@@ -129,7 +129,10 @@ class YamlConverter {
         StrCat(doc_->source, ":", m.line + 1, ":", m.column + 1, ": ", what));
   }
 
-  absl::Status Visit(const YAML::Node& node, const std::string& pointer, int depth, Json* out) {
+  // `at` is where the value is reported: the key's position for mapping values (so a problem
+  // with `params:` points at that line even when the value is empty), else the node's own.
+  absl::Status Visit(const YAML::Node& node, const std::string& pointer, int depth, Json* out,
+                     const YAML::Mark* at = nullptr) {
     if (++nodes_ > kMaxNodes) {
       return ErrorAt(node.Mark(), StrCat("document expands to more than ", kMaxNodes,
                                                " values (alias bomb?)"));
@@ -137,9 +140,8 @@ class YamlConverter {
     if (depth > kMaxDepth) {
       return ErrorAt(node.Mark(), StrCat("nesting deeper than ", kMaxDepth, " levels"));
     }
-    if (!node.Mark().is_null()) {
-      doc_->locations[pointer] = {node.Mark().line + 1, node.Mark().column + 1};
-    }
+    const YAML::Mark mark = at ? *at : node.Mark();
+    if (!mark.is_null()) doc_->locations[pointer] = {mark.line + 1, mark.column + 1};
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
       case YAML::NodeType::Null:
@@ -184,9 +186,9 @@ class YamlConverter {
             return ErrorAt(kv.first.Mark(), StrCat("duplicate key \"", key, "\""));
           }
           Json v;
-          RETURN_IF_ERROR(
-              Visit(kv.second, StrCat(pointer, "/", EscapePointerSegment(key)), depth + 1,
-                    &v));
+          const YAML::Mark key_mark = kv.first.Mark();
+          RETURN_IF_ERROR(Visit(kv.second, StrCat(pointer, "/", EscapePointerSegment(key)),
+                                depth + 1, &v, &key_mark));
           (*out)[key] = std::move(v);
         }
         return absl::OkStatus();

@@ -33,8 +33,9 @@ TEST(DocumentTest, SplitsMultiDocumentStreamsAndRecordsLocations) {
   const Document& d = (*docs)[1];
   EXPECT_EQ(d.index, 1);
   EXPECT_EQ(d.Locate("/b/c/1"), "s.yaml:5:10");
+  EXPECT_EQ(d.Locate("/b/c"), "s.yaml:5:3");  // mapping values are located at their key
   // Unknown pointers fall back to the nearest ancestor.
-  EXPECT_EQ(d.Locate("/b/missing"), "s.yaml:5:3");
+  EXPECT_EQ(d.Locate("/b/missing"), "s.yaml:4:1");
 }
 
 TEST(DocumentTest, ParsesJsonText) {
