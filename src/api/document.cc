@@ -5,8 +5,7 @@
 #include <exception>
 #include <regex>
 
-#include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/yaml.h>
+#include <yaml.h>
 
 #include "common/strings.h"
 #include "common/status_macros.h"
@@ -18,27 +17,34 @@ std::string EscapePointerSegment(std::string_view seg) {
   return StrReplaceAll(seg, {{"~", "~0"}, {"/", "~1"}});
 }
 
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
 bool ValidUtf8(std::string_view s) {
   size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = s[i];
-    size_t n;
+  const size_t n = s.size();
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  auto cont = [&](size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+    return k < n && byte(k) >= lo && byte(k) <= hi;
+  };
+  while (i < n) {
+    unsigned char c = byte(i);
     if (c < 0x80) {
-      n = 0;
-    } else if ((c >> 5) == 0x6) {
-      n = 1;
-    } else if ((c >> 4) == 0xE) {
-      n = 2;
-    } else if ((c >> 3) == 0x1E) {
-      n = 3;
+      i += 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      if (!cont(i + 1)) return false;
+      i += 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
+      unsigned char hi = c == 0xED ? 0x9F : 0xBF;
+      if (!cont(i + 1, lo, hi) || !cont(i + 2)) return false;
+      i += 3;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
+      unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
+      if (!cont(i + 1, lo, hi) || !cont(i + 2) || !cont(i + 3)) return false;
+      i += 4;
     } else {
       return false;
     }
-    if (i + n >= s.size() && n > 0) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-    }
-    i += n + 1;
   }
   return true;
 }
@@ -114,90 +120,215 @@ Json ResolvePlain(const std::string& s, std::string* error) {
   return s;
 }
 
-class YamlConverter {
+// Builds JSON documents from libyaml's event stream. libyaml's parser is a state machine with
+// explicit stacks, so hostile nesting cannot exhaust the C++ stack; depth, alias expansion,
+// keys and UTF-8 are checked here.
+class YamlBuilder {
  public:
-  YamlConverter(Document* doc) : doc_(doc) {}
+  YamlBuilder(std::string_view source) : source_(source) {}
 
-  absl::Status Convert(const YAML::Node& node, Json* out) {
-    nodes_ = 0;
-    return Visit(node, "", 0, out);
+  absl::StatusOr<std::vector<Document>> Run(std::string_view text) {
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+      return absl::ResourceExhaustedError("cannot initialise the YAML parser");
+    }
+    yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
+                                 text.size());
+    absl::Status status = Loop(&parser);
+    yaml_parser_delete(&parser);
+    if (!status.ok()) return status;
+    return std::move(docs_);
   }
 
  private:
-  absl::Status ErrorAt(const YAML::Mark& m, std::string_view what) {
+  struct Frame {
+    Json value;            // object or array under construction
+    std::string pointer;   // JSON pointer of this container
+    std::string anchor;    // anchor to record when the container completes
+    bool has_key = false;  // mapping: a key is waiting for its value
+    std::string key;
+    yaml_mark_t key_mark{};
+    size_t nodes = 1;  // values inside, for alias accounting
+  };
+
+  absl::Status ErrorAt(const yaml_mark_t& m, std::string_view what) const {
     return absl::InvalidArgumentError(
-        StrCat(doc_->source, ":", m.line + 1, ":", m.column + 1, ": ", what));
+        StrCat(source_, ":", m.line + 1, ":", m.column + 1, ": ", what));
   }
 
-  // `at` is where the value is reported: the key's position for mapping values (so a problem
-  // with `params:` points at that line even when the value is empty), else the node's own.
-  absl::Status Visit(const YAML::Node& node, const std::string& pointer, int depth, Json* out,
-                     const YAML::Mark* at = nullptr) {
-    if (++nodes_ > kMaxNodes) {
-      return ErrorAt(node.Mark(), StrCat("document expands to more than ", kMaxNodes,
-                                               " values (alias bomb?)"));
+  absl::Status Loop(yaml_parser_t* parser) {
+    while (true) {
+      yaml_event_t event;
+      if (!yaml_parser_parse(parser, &event)) {
+        const yaml_mark_t& m = parser->problem_mark;
+        std::string what = StrCat("invalid YAML: ", parser->problem ? parser->problem : "error");
+        if (parser->context) what += StrCat(" (", parser->context, ")");
+        return ErrorAt(m, what);
+      }
+      absl::Status s = Handle(event);
+      const bool done = event.type == YAML_STREAM_END_EVENT;
+      yaml_event_delete(&event);
+      if (!s.ok()) return s;
+      if (done) return absl::OkStatus();
     }
-    if (depth > kMaxDepth) {
-      return ErrorAt(node.Mark(), StrCat("nesting deeper than ", kMaxDepth, " levels"));
-    }
-    const YAML::Mark mark = at ? *at : node.Mark();
-    if (!mark.is_null()) doc_->locations[pointer] = {mark.line + 1, mark.column + 1};
-    switch (node.Type()) {
-      case YAML::NodeType::Undefined:
-      case YAML::NodeType::Null:
-        *out = nullptr;
-        return absl::OkStatus();
-      case YAML::NodeType::Scalar: {
-        const std::string& s = node.Scalar();
-        if (!ValidUtf8(s)) return ErrorAt(node.Mark(), "invalid UTF-8 in string");
-        const std::string& tag = node.Tag();
-        if (tag == "!" || tag == "tag:yaml.org,2002:str") {
-          *out = s;
-          return absl::OkStatus();
-        }
-        std::string error;
-        *out = ResolvePlain(s, &error);
-        if (!error.empty()) return ErrorAt(node.Mark(), error);
-        return absl::OkStatus();
-      }
-      case YAML::NodeType::Sequence: {
-        *out = Json::array();
-        size_t i = 0;
-        for (const auto& item : node) {
-          Json v;
-          RETURN_IF_ERROR(Visit(item, StrCat(pointer, "/", i), depth + 1, &v));
-          out->push_back(std::move(v));
-          ++i;
-        }
-        return absl::OkStatus();
-      }
-      case YAML::NodeType::Map: {
-        *out = Json::object();
-        for (const auto& kv : node) {
-          if (!kv.first.IsScalar()) {
-            return ErrorAt(kv.first.Mark(), "mapping keys must be strings");
-          }
-          std::string key = kv.first.Scalar();
-          if (!ValidUtf8(key)) return ErrorAt(kv.first.Mark(), "invalid UTF-8 in key");
-          if (key == "<<" && kv.first.Tag() == "?") {
-            return ErrorAt(kv.first.Mark(), "merge keys (<<) are not supported");
-          }
-          if (out->contains(key)) {
-            return ErrorAt(kv.first.Mark(), StrCat("duplicate key \"", key, "\""));
-          }
-          Json v;
-          const YAML::Mark key_mark = kv.first.Mark();
-          RETURN_IF_ERROR(Visit(kv.second, StrCat(pointer, "/", EscapePointerSegment(key)),
-                                depth + 1, &v, &key_mark));
-          (*out)[key] = std::move(v);
-        }
-        return absl::OkStatus();
-      }
+  }
+
+  // Counts `n` more values in the document (alias expansions included).
+  absl::Status Count(size_t n, const yaml_mark_t& mark) {
+    nodes_ += n;
+    if (nodes_ > kMaxNodes) {
+      return ErrorAt(mark, StrCat("document expands to more than ", kMaxNodes,
+                                  " values (alias bomb?)"));
     }
     return absl::OkStatus();
   }
 
-  Document* doc_;
+  // Puts a completed value (of `nodes` values in all) into its parent.
+  absl::Status Place(Json value, size_t nodes, const yaml_mark_t& mark, const std::string& anchor) {
+    if (!anchor.empty()) anchors_[anchor] = {value, nodes};
+    if (stack_.empty()) {
+      doc_.json = std::move(value);
+      return absl::OkStatus();
+    }
+    Frame& top = stack_.back();
+    top.nodes += nodes;
+    if (top.value.is_array()) {
+      top.value.push_back(std::move(value));
+      return absl::OkStatus();
+    }
+    if (!top.has_key) {
+      return ErrorAt(mark, "mapping keys must be strings");  // handled for scalars in Scalar()
+    }
+    top.value[top.key] = std::move(value);
+    top.has_key = false;
+    return absl::OkStatus();
+  }
+
+  std::string ChildPointer() {
+    Frame& top = stack_.back();
+    if (top.value.is_array()) return StrCat(top.pointer, "/", top.value.size());
+    return StrCat(top.pointer, "/", EscapePointerSegment(top.key));
+  }
+
+  void Locate(const std::string& pointer, const yaml_mark_t& mark) {
+    doc_.locations[pointer] = {static_cast<int>(mark.line) + 1, static_cast<int>(mark.column) + 1};
+  }
+
+  // Records the location of a value about to start; mapping values point at their key.
+  std::string BeginValue(const yaml_mark_t& mark) {
+    if (stack_.empty()) {
+      Locate("", mark);
+      return "";
+    }
+    std::string p = ChildPointer();
+    const Frame& top = stack_.back();
+    Locate(p, top.value.is_object() ? top.key_mark : mark);
+    return p;
+  }
+
+  bool ExpectingKey() const {
+    return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().has_key;
+  }
+
+  static std::string Anchor(const yaml_char_t* a) {
+    return a ? std::string(reinterpret_cast<const char*>(a)) : std::string();
+  }
+
+  absl::Status Scalar(const yaml_event_t& e) {
+    const auto& sc = e.data.scalar;
+    std::string text(reinterpret_cast<const char*>(sc.value), sc.length);
+    if (!ValidUtf8(text)) return ErrorAt(e.start_mark, "invalid UTF-8 in string");
+    std::string tag = sc.tag ? reinterpret_cast<const char*>(sc.tag) : "";
+    const bool is_string = tag == "!" || tag == "tag:yaml.org,2002:str" ||
+                           (tag.empty() && sc.style != YAML_PLAIN_SCALAR_STYLE);
+    if (ExpectingKey()) {
+      if (text == "<<" && !is_string) return ErrorAt(e.start_mark, "merge keys (<<) are not supported");
+      Frame& top = stack_.back();
+      if (top.value.contains(text)) {
+        return ErrorAt(e.start_mark, StrCat("duplicate key \"", text, "\""));
+      }
+      top.key = std::move(text);
+      top.key_mark = e.start_mark;
+      top.has_key = true;
+      return absl::OkStatus();
+    }
+    BeginValue(e.start_mark);
+    RETURN_IF_ERROR(Count(1, e.start_mark));
+    Json value;
+    if (is_string) {
+      value = std::move(text);
+    } else {
+      std::string error;
+      value = ResolvePlain(text, &error);
+      if (!error.empty()) return ErrorAt(e.start_mark, error);
+    }
+    return Place(std::move(value), 1, e.start_mark, Anchor(sc.anchor));
+  }
+
+  absl::Status Open(const yaml_event_t& e, Json container, const yaml_char_t* anchor) {
+    if (ExpectingKey()) return ErrorAt(e.start_mark, "mapping keys must be strings");
+    if (stack_.size() >= static_cast<size_t>(kMaxDepth)) {
+      return ErrorAt(e.start_mark, StrCat("nesting deeper than ", kMaxDepth, " levels"));
+    }
+    RETURN_IF_ERROR(Count(1, e.start_mark));
+    Frame f;
+    f.pointer = BeginValue(e.start_mark);
+    f.value = std::move(container);
+    f.anchor = Anchor(anchor);
+    stack_.push_back(std::move(f));
+    return absl::OkStatus();
+  }
+
+  absl::Status Close(const yaml_event_t& e) {
+    Frame f = std::move(stack_.back());
+    stack_.pop_back();
+    return Place(std::move(f.value), f.nodes, e.start_mark, f.anchor);
+  }
+
+  absl::Status Handle(const yaml_event_t& e) {
+    switch (e.type) {
+      case YAML_DOCUMENT_START_EVENT:
+        doc_ = Document{};
+        doc_.source = std::string(source_);
+        doc_.index = index_;
+        anchors_.clear();
+        nodes_ = 0;
+        return absl::OkStatus();
+      case YAML_DOCUMENT_END_EVENT:
+        ++index_;
+        if (!doc_.json.is_null()) docs_.push_back(std::move(doc_));
+        return absl::OkStatus();
+      case YAML_SCALAR_EVENT:
+        return Scalar(e);
+      case YAML_SEQUENCE_START_EVENT:
+        return Open(e, Json::array(), e.data.sequence_start.anchor);
+      case YAML_MAPPING_START_EVENT:
+        return Open(e, Json::object(), e.data.mapping_start.anchor);
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT:
+        return Close(e);
+      case YAML_ALIAS_EVENT: {
+        std::string name = Anchor(e.data.alias.anchor);
+        auto it = anchors_.find(name);
+        if (it == anchors_.end()) {
+          return ErrorAt(e.start_mark, StrCat("unknown alias *", name));
+        }
+        if (ExpectingKey()) return ErrorAt(e.start_mark, "mapping keys must be strings");
+        BeginValue(e.start_mark);
+        RETURN_IF_ERROR(Count(it->second.second, e.start_mark));
+        return Place(it->second.first, it->second.second, e.start_mark, "");
+      }
+      default:
+        return absl::OkStatus();
+    }
+  }
+
+  std::string_view source_;
+  std::vector<Document> docs_;
+  Document doc_;
+  int index_ = 0;
+  std::vector<Frame> stack_;
+  std::map<std::string, std::pair<Json, size_t>> anchors_;
   size_t nodes_ = 0;
 };
 
@@ -385,39 +516,9 @@ absl::StatusOr<std::vector<Document>> ParseDocuments(std::string_view text,
   }
   if (text[first] == '{' || text[first] == '[') return ParseJsonText(text, source);
 
-  std::vector<YAML::Node> nodes;
-  try {
-    nodes = YAML::LoadAll(std::string(text));
-  } catch (const YAML::DeepRecursion& e) {
-    return absl::InvalidArgumentError(StrCat(source, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1,
-                                                   ": YAML nesting too deep"));
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(StrCat(source, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": invalid YAML: ", e.msg));
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(StrCat(source, ": invalid YAML: ", e.what()));
-  }
-  std::vector<Document> out;
-  int index = 0;
-  for (const auto& node : nodes) {
-    if (node.IsNull()) {
-      ++index;
-      continue;
-    }
-    Document d;
-    d.source = std::string(source);
-    d.index = index++;
-    YamlConverter conv(&d);
-    try {
-      absl::Status s = conv.Convert(node, &d.json);
-      if (!s.ok()) return s;
-    } catch (const std::exception& e) {
-      return absl::InvalidArgumentError(StrCat(source, ": invalid YAML: ", e.what()));
-    }
-    out.push_back(std::move(d));
-  }
-  if (out.empty()) {
+  absl::StatusOr<std::vector<Document>> out = YamlBuilder(source).Run(text);
+  if (!out.ok()) return out.status();
+  if (out->empty()) {
     return absl::InvalidArgumentError(StrCat(source, ": no documents in input"));
   }
   return out;

@@ -112,3 +112,38 @@ TEST(DocumentTest, YamlWriterRoundTripsTrickyStrings) {
 
 }  // namespace
 }  // namespace iter8::api
+
+namespace iter8::api {
+namespace {
+
+// Found by the loader fuzzer: bytes that are not well-formed UTF-8 reached the JSON writer.
+TEST(DocumentTest, RejectsEveryIllFormedUtf8Form) {
+  for (const char* bad : {"\xf5\x80\x80\x80", "\xc0\xaf", "\xc1\xbf", "\xed\xa0\x80",
+                          "\xf4\x90\x80\x80", "\xe0\x80\xaf", "\x80", "\xe2\x82", "\xf0\x9f\x98"}) {
+    auto docs = ParseDocuments(std::string("a: \"x") + bad + "\"\n", "u.yaml");
+    EXPECT_FALSE(docs.ok()) << "accepted bytes of \"" << bad << "\"";
+  }
+  for (const char* good : {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"}) {
+    auto docs = ParseDocuments(std::string("a: \"x") + good + "\"\n", "u.yaml");
+    ASSERT_TRUE(docs.ok()) << docs.status();
+    EXPECT_NO_THROW((void)(*docs)[0].json.dump());
+  }
+}
+
+}  // namespace
+}  // namespace iter8::api
+
+namespace iter8::api {
+namespace {
+
+// Found by the loader fuzzer: yaml-cpp 0.7 loops forever on these inputs, which is why the
+// YAML front end is built on libyaml.
+TEST(DocumentTest, InputsThatHungYamlCppFailFast) {
+  for (const char* text : {",\"\n", ",{\"\n", ",\"k\":{\"\n"}) {
+    auto docs = ParseDocuments(text, "hang.yaml");
+    EXPECT_FALSE(docs.ok()) << text;
+  }
+}
+
+}  // namespace
+}  // namespace iter8::api

@@ -168,9 +168,11 @@ std::vector<FieldError> ValidateVersionInfo(const Experiment& e) {
 
 std::vector<FieldError> Validate(const Experiment& e) {
   std::vector<FieldError> errors = ValidateSchema(e);
-  const bool has_start = e.spec.strategy.actions.count("start") > 0 ||
-                         (e.v2alpha1 && e.v2alpha1->handlers.is_object() &&
-                          e.v2alpha1->handlers.contains("start"));
+  // v2alpha1 always had a start handler unless set to "none" (iter8-defaults ConfigMap).
+  const bool v2alpha1_start =
+      e.v2alpha1 && !(e.v2alpha1->handlers.is_object() &&
+                      e.v2alpha1->handlers.value("start", Json()) == Json("none"));
+  const bool has_start = e.spec.strategy.actions.count("start") > 0 || v2alpha1_start;
   if (!e.spec.version_info && has_start) return errors;
   for (auto& err : ValidateVersionInfo(e)) errors.push_back(std::move(err));
   return errors;

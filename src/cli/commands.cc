@@ -1,0 +1,201 @@
+#include "cli/commands.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "api/load.h"
+#include "api/validate.h"
+#include "cli/describe.h"
+#include "cli/input.h"
+#include "common/strings.h"
+
+namespace iter8::cli {
+namespace {
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// The experiment named by -f (first Experiment document) or NAME.
+absl::StatusOr<api::Experiment> ResolveExperiment(const std::string& file, const std::string& name,
+                                                  std::istream& in) {
+  if (file.empty()) {
+    if (name.empty()) {
+      return absl::InvalidArgumentError(
+          "Missing experiment: give -f FILE (or -f - to read standard input)");
+    }
+    return absl::UnavailableError(StrCat(
+        "cannot read experiment \"", name,
+        "\" by name: this build has no experiment store yet (local store and cluster access "
+        "come with `iter8 run` and `iter8 controller`); use -f FILE or -f -"));
+  }
+  absl::StatusOr<std::vector<api::Document>> docs = ReadDocuments(file, in);
+  if (!docs.ok()) return docs.status();
+  for (const api::Document& doc : *docs) {
+    if (doc.json.is_object() && doc.json.value("kind", "") == "Metric") continue;
+    absl::StatusOr<api::Experiment> e = api::LoadExperiment(doc);
+    if (!e.ok()) return e.status();
+    if (!name.empty() && e->metadata.name != name) continue;
+    return e;
+  }
+  return absl::NotFoundError(
+      name.empty() ? StrCat(file, ": no Experiment in input")
+                   : StrCat(file, ": no Experiment named \"", name, "\" in input"));
+}
+
+bool ConditionTrue(const api::Experiment& e, api::ConditionType type) {
+  for (const auto& c : e.status.conditions) {
+    if (c.type == type) return c.status == api::ConditionStatus::kTrue;
+  }
+  return false;
+}
+
+int StatusExit(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kInvalidArgument &&
+                 s.message().find("Missing experiment") != absl::string_view::npos
+             ? kExitUsage
+             : kExitFailure;
+}
+
+}  // namespace
+
+int RunDescribe(const DescribeOptions& options, IoStreams io) {
+  absl::StatusOr<api::Experiment> e = ResolveExperiment(options.file, options.name, io.in);
+  if (!e.ok()) {
+    io.err << "Error: " << e.status().message() << "\n";
+    return StatusExit(e.status());
+  }
+  io.out << Describe(*e, DescribeFormatFor(*e));
+  return kExitOk;
+}
+
+int RunAssert(const AssertOptions& options, IoStreams io) {
+  static const std::vector<std::string> kSupported = {
+      "completed", "noFailure", "winnerFound", "candidateWon", "winnerIs=<version>",
+      "targetAcquired"};
+  if (options.conditions.empty()) {
+    io.err << "Error: no condition given; use -c with one of: " << StrJoin(kSupported, ", ")
+           << "\n";
+    return kExitUsage;
+  }
+  for (const auto& c : options.conditions) {
+    std::string l = Lower(c);
+    if (l != "completed" && l != "nofailure" && l != "winnerfound" && l != "candidatewon" &&
+        l != "targetacquired" && l.rfind("winneris=", 0) != 0) {
+      io.err << "Error: unknown condition \"" << c << "\"; supported: "
+             << StrJoin(kSupported, ", ") << "\n";
+      return kExitUsage;
+    }
+  }
+  absl::StatusOr<api::Experiment> e = ResolveExperiment(options.file, options.name, io.in);
+  if (!e.ok()) {
+    io.err << "Error: " << e.status().message() << "\n";
+    return StatusExit(e.status());
+  }
+  const auto& analysis = e->status.analysis;
+  const bool winner_found = analysis && analysis->winner_assessment &&
+                            analysis->winner_assessment->data.winner_found;
+  const std::string winner = winner_found ? analysis->winner_assessment->data.winner : "";
+  std::vector<std::string> failures;
+  for (const auto& c : options.conditions) {
+    std::string l = Lower(c);
+    if (l == "completed") {
+      if (!ConditionTrue(*e, api::ConditionType::kCompleted)) {
+        failures.push_back(StrCat(
+            "completed: experiment has not completed (stage ",
+            e->status.stage ? std::string(api::ToString(*e->status.stage)) : "unknown", ")"));
+      }
+    } else if (l == "nofailure") {
+      if (ConditionTrue(*e, api::ConditionType::kFailed)) {
+        std::string why;
+        for (const auto& cond : e->status.conditions) {
+          if (cond.type == api::ConditionType::kFailed) why = cond.reason + ": " + cond.message;
+        }
+        failures.push_back(StrCat("noFailure: experiment failed (", why, ")"));
+      }
+    } else if (l == "winnerfound") {
+      if (!winner_found) failures.push_back("winnerFound: no winner found");
+    } else if (l == "candidatewon") {
+      bool candidate = false;
+      if (winner_found && e->spec.version_info) {
+        for (const auto& v : e->spec.version_info->candidates) candidate |= v.name == winner;
+      }
+      if (!candidate) {
+        failures.push_back(winner_found ? StrCat("candidateWon: the winner is the baseline (",
+                                                 winner, ")")
+                                        : "candidateWon: no winner found");
+      }
+    } else if (l == "targetacquired") {
+      if (!ConditionTrue(*e, api::ConditionType::kTargetAcquired)) {
+        failures.push_back("targetAcquired: experiment has not acquired its target");
+      }
+    } else {
+      std::string want = c.substr(c.find('=') + 1);
+      if (winner != want) {
+        failures.push_back(StrCat("winnerIs=", want, ": the winner is ",
+                                  winner_found ? winner : "not found"));
+      }
+    }
+  }
+  if (failures.empty()) {
+    io.out << "All conditions satisfied.\n";
+    return kExitOk;
+  }
+  for (const auto& f : failures) io.err << "Condition not satisfied: " << f << "\n";
+  return kExitFailure;
+}
+
+int RunValidate(const ValidateOptions& options, IoStreams io) {
+  if (options.files.empty()) {
+    io.err << "Error: no input; give -f FILE (repeatable, - for standard input)\n";
+    return kExitUsage;
+  }
+  int resources = 0, problems = 0;
+  for (const std::string& file : options.files) {
+    absl::StatusOr<std::vector<api::Document>> docs = ReadDocuments(file, io.in);
+    if (!docs.ok()) {
+      io.err << docs.status().message() << "\n";
+      ++problems;
+      continue;
+    }
+    for (const api::Document& doc : *docs) {
+      const api::Json& j = doc.json;
+      if (j.is_object() && j.contains("apiVersion") && j["apiVersion"].is_string() &&
+          j["apiVersion"].get<std::string>().rfind(api::kGroup, 0) != 0) {
+        io.out << doc.Locate("") << ": skipped " << j.value("kind", "resource") << " ("
+               << j["apiVersion"].get<std::string>() << " is not an iter8 API)\n";
+        continue;
+      }
+      ++resources;
+      absl::StatusOr<api::Resource> r = api::LoadResource(doc);
+      if (!r.ok()) {
+        for (const auto& line : StrSplit(std::string(r.status().message()), '\n')) {
+          io.err << line << "\n";
+          ++problems;
+        }
+        continue;
+      }
+      std::vector<api::FieldError> errors;
+      std::string what;
+      std::visit(
+          [&](auto& res) {
+            using T = std::decay_t<decltype(res)>;
+            api::ApplyDefaults(&res);
+            errors = api::Validate(res);
+            what = StrCat(std::is_same_v<T, api::Experiment> ? "Experiment " : "Metric ",
+                          res.metadata.namespace_.empty() ? "" : res.metadata.namespace_ + "/",
+                          res.metadata.name);
+          },
+          *r);
+      for (const auto& e : errors) io.err << doc.Describe(e) << "\n";
+      problems += static_cast<int>(errors.size());
+      if (errors.empty()) io.out << doc.Locate("") << ": " << what << ": valid\n";
+    }
+  }
+  io.out << resources << " resource" << (resources == 1 ? "" : "s") << " checked, " << problems
+         << " problem" << (problems == 1 ? "" : "s") << "\n";
+  return problems == 0 ? kExitOk : kExitFailure;
+}
+
+}  // namespace iter8::cli

@@ -1,0 +1,52 @@
+// File: cli/commands.h
+//
+// The behaviour of the `iter8ctl` and `iter8` subcommands, separated from argument parsing
+// (exe/) so tests can run them in-process. Each returns the process exit code and writes to the
+// given streams. Unlike the original iter8ctl (which exited 0 on errors), every error exits
+// non-zero: 1 for a failed check or bad input, 2 for usage errors.
+//
+// Thread-compatible: a command uses only the streams it is given.
+#pragma once
+
+#include <istream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace iter8::cli {
+
+struct IoStreams {
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+struct DescribeOptions {
+  std::string file;       // -f: path or "-"
+  std::string name;       // positional NAME (read from a store; not available in this build)
+  std::string namespace_;  // -n
+};
+int RunDescribe(const DescribeOptions& options, IoStreams io);
+
+// Conditions, case-insensitive: completed, noFailure, winnerFound, candidateWon,
+// winnerIs=<version>, targetAcquired.
+struct AssertOptions {
+  std::string file;
+  std::string name;
+  std::string namespace_;
+  std::vector<std::string> conditions;
+};
+int RunAssert(const AssertOptions& options, IoStreams io);
+
+// `iter8 validate -f FILE...`: loads, defaults and validates every Experiment and Metric in
+// every file and prints every problem with its location.
+struct ValidateOptions {
+  std::vector<std::string> files;
+};
+int RunValidate(const ValidateOptions& options, IoStreams io);
+
+}  // namespace iter8::cli

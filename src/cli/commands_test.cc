@@ -1,0 +1,163 @@
+#include "cli/commands.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "test/testing/reference.h"
+
+namespace iter8::cli {
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+template <typename Options, typename Fn>
+Outcome Call(Fn fn, const Options& options, const std::string& stdin_text = "") {
+  std::istringstream in(stdin_text);
+  std::ostringstream out, err;
+  int code = fn(options, IoStreams{in, out, err});
+  return {code, out.str(), err.str()};
+}
+
+const std::string kCompletedCanary = R"(
+apiVersion: iter8.tools/v2alpha2
+kind: Experiment
+metadata: {name: e, namespace: ns}
+spec:
+  target: t
+  strategy: {testingPattern: Canary}
+  versionInfo:
+    baseline: {name: v1}
+    candidates: [{name: v2}]
+status:
+  stage: Completed
+  completedIterations: 3
+  conditions:
+  - {type: Completed, status: "True", reason: ExperimentCompleted}
+  - {type: Failed, status: "False"}
+  analysis:
+    winnerAssessment:
+      provenance: p
+      data: {winnerFound: true, winner: v2}
+)";
+
+TEST(DescribeCommandTest, ReadsStdinAndPrintsReport) {
+  Outcome r = Call(RunDescribe, DescribeOptions{"-", "", ""}, kCompletedCanary);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_NE(r.out.find("Winning version: v2\n"), std::string::npos) << r.out;
+}
+
+TEST(DescribeCommandTest, ErrorsExitNonZeroWithReason) {
+  Outcome missing = Call(RunDescribe, DescribeOptions{});
+  EXPECT_EQ(missing.code, kExitUsage);
+  EXPECT_NE(missing.err.find("Missing experiment"), std::string::npos);
+
+  Outcome empty = Call(RunDescribe, DescribeOptions{"-", "", ""}, "");
+  EXPECT_EQ(empty.code, kExitFailure);
+  EXPECT_NE(empty.err.find("<stdin>: empty input"), std::string::npos) << empty.err;
+
+  Outcome bad = Call(RunDescribe, DescribeOptions{"-", "", ""}, "apiVersion: [\n");
+  EXPECT_EQ(bad.code, kExitFailure);
+  EXPECT_NE(bad.err.find("<stdin>:"), std::string::npos) << bad.err;
+
+  Outcome nofile = Call(RunDescribe, DescribeOptions{"/nonexistent/x.yaml", "", ""});
+  EXPECT_EQ(nofile.code, kExitFailure);
+  EXPECT_NE(nofile.err.find("/nonexistent/x.yaml: cannot open"), std::string::npos) << nofile.err;
+
+  Outcome byname = Call(RunDescribe, DescribeOptions{"", "myexp", ""});
+  EXPECT_EQ(byname.code, kExitFailure);
+  EXPECT_NE(byname.err.find("no experiment store"), std::string::npos);
+
+  Outcome metric = Call(RunDescribe, DescribeOptions{"-", "", ""},
+                    "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: m}\n");
+  EXPECT_EQ(metric.code, kExitFailure);
+  EXPECT_NE(metric.err.find("no Experiment in input"), std::string::npos) << metric.err;
+}
+
+TEST(AssertCommandTest, AllConditionsHold) {
+  Outcome r = Call(RunAssert,
+               AssertOptions{"-", "", "", {"completed", "noFailure", "winnerFound",
+                                           "candidateWon", "winnerIs=v2"}},
+               kCompletedCanary);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "All conditions satisfied.\n");
+}
+
+TEST(AssertCommandTest, NamesTheFailingCondition) {
+  std::string running = kCompletedCanary;
+  running.replace(running.find("status: \"True\""), 14, "status: \"False\"");
+  running.replace(running.find("stage: Completed"), 16, "stage: Running");
+  Outcome r = Call(RunAssert, AssertOptions{"-", "", "", {"completed", "winnerIs=v1"}}, running);
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_NE(r.err.find("completed: experiment has not completed (stage Running)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("winnerIs=v1: the winner is v2"), std::string::npos) << r.err;
+}
+
+TEST(AssertCommandTest, UnknownConditionIsAUsageError) {
+  Outcome r = Call(RunAssert, AssertOptions{"-", "", "", {"happy"}}, kCompletedCanary);
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("unknown condition \"happy\""), std::string::npos);
+}
+
+TEST(ValidateCommandTest, ReportsEveryProblemWithLocation) {
+  const std::string text = R"(apiVersion: iter8.tools/v2alpha2
+kind: Experiment
+metadata: {name: e}
+spec:
+  target: t
+  strategy:
+    testingPattern: A/B/n
+  duration:
+    intervalSeconds: 0
+---
+apiVersion: iter8.tools/v2alpha2
+kind: Experiment
+metadata: {name: f}
+spec:
+  target: t
+  strategy: {testingPattern: Canary}
+  duration:
+    intervalSeconds: 0
+---
+apiVersion: iter8.tools/v2alpha2
+kind: Metric
+metadata: {name: m}
+spec: {type: Counter}
+)";
+  Outcome r = Call(RunValidate, ValidateOptions{{"-"}}, text);
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_NE(r.err.find("<stdin>:7:5: /spec/strategy/testingPattern: Unsupported value: \"A/B/n\""),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("<stdin>:18:5: /spec/duration/intervalSeconds: Invalid value: 0: should "
+                       "be greater than or equal to 1"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("<stdin>:14:1: /spec/versionInfo: No versionInfo in experiment"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.out.find("Metric m: valid"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3 resources checked, 3 problems"), std::string::npos) << r.out;
+}
+
+TEST(ValidateCommandTest, ReferenceSamplesAreValid) {
+  ITER8_REQUIRE_REFERENCE();
+  const auto dir = ::iter8::testing::ReferenceDir() / "iter8";
+  Outcome r = Call(RunValidate,
+               ValidateOptions{{(dir / "iter8/samples/kfserving/quickstart/experiment.yaml").string(),
+                                (dir / "iter8/samples/kfserving/quickstart/metrics.yaml").string(),
+                                (dir / "iter8-kfserving/samples/quickstart/experiment.yaml")
+                                    .string()}});
+  EXPECT_EQ(r.code, kExitOk) << r.err << r.out;
+  EXPECT_NE(r.out.find("skipped Namespace (v1 is not an iter8 API)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("8 resources checked, 0 problems"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace iter8::cli
