@@ -134,16 +134,18 @@ Decoded<Experiment> DecodeExperimentV2alpha1(const Json& in) {
           strategy->erase("handlers");
         }
         if (Json* weights = Child(*strategy, "weights"); weights && weights->is_object()) {
+          // Note: inserting into an ordered_json object moves its members, so every edit of
+          // `weights` happens before `strategy` gains a key.
           if (Json* alg = Child(*weights, "algorithm"); alg && alg->is_string()) {
             legacy.algorithm = alg->get<std::string>();
-            if (!strategy->contains("deploymentPattern")) {
-              (*strategy)["deploymentPattern"] = legacy.algorithm;
-            }
             weights->erase("algorithm");
           }
           if (Json* wd = Child(*weights, "weightDistribution")) {
             legacy.weight_distribution = std::move(*wd);
             weights->erase("weightDistribution");
+          }
+          if (!legacy.algorithm.empty() && !strategy->contains("deploymentPattern")) {
+            (*strategy)["deploymentPattern"] = legacy.algorithm;
           }
         }
       }
@@ -167,6 +169,7 @@ Decoded<Experiment> DecodeExperimentV2alpha1(const Json& in) {
         legacy.metrics_in_spec = true;
         Json moved = std::move(*metrics);
         spec->erase("metrics");
+        spec = nullptr;  // `j` gains "status" below, which may move `spec`
         if (moved.is_array()) {
           for (auto& info : moved) {
             V2alpha1MetricForm form;

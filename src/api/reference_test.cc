@@ -3,6 +3,7 @@
 // identity.
 #include <gtest/gtest.h>
 
+#include "api/convert.h"
 #include "api/document.h"
 #include "api/load.h"
 #include "api/validate.h"
@@ -22,10 +23,23 @@ bool IsIter8Resource(const Json& j) {
   return v.rfind("iter8.tools/", 0) == 0 && (kind == "Experiment" || kind == "Metric");
 }
 
-// Fixtures the original's API server rejected (etc3 test/data/invalid*.yaml).
+// Fixtures the original's API server rejected (etc3 test/data/invalid*.yaml). One exception:
+// the v2alpha1 "invalid-extra-field" metric is only an unknown field, which iter8 keeps (the
+// API server would prune it) because reading and writing a resource must lose nothing.
+// Also the handler's fixtures for malformed experiments, which the CRD schema does not admit
+// either: a task `23` (experiment3), `actions: 42` (experiment5), `start: "..."` (experiment9)
+// and testingPattern `A/B/n` (notification/slack3).
 bool ExpectedInvalid(const fs::path& p) {
+  const std::string s = p.string();
+  for (const char* bad : {"handler/testdata/experiment3.yaml", "handler/testdata/experiment5.yaml",
+                          "handler/testdata/experiment9.yaml",
+                          "handler/testdata/notification/slack3.yaml"}) {
+    const std::string b = bad;
+    if (s.size() >= b.size() && s.compare(s.size() - b.size(), b.size(), b) == 0) return true;
+  }
   return p.filename().string().rfind("invalid", 0) == 0 &&
-         p.string().find("/etc3") != std::string::npos;
+         s.find("/etc3") != std::string::npos &&
+         s.find("etc3--v0.1.1-alpha/test/data/invalid7.yaml") == std::string::npos;
 }
 
 Json Encode(const Resource& r) {
@@ -50,7 +64,12 @@ TEST(ReferenceTest, EveryExperimentAndMetricLoadsAndRoundTrips) {
       SCOPED_TRACE(doc.Locate(""));
       absl::StatusOr<Resource> r = LoadResource(doc);
       if (ExpectedInvalid(path)) {
-        EXPECT_FALSE(r.ok()) << "the original rejected this fixture";
+        // Rejected when loading (types, enums, required fields) or by validation (schema).
+        std::vector<FieldError> problems;
+        if (r.ok()) {
+          problems = std::visit([](auto& x) { return Validate(x); }, *r);
+        }
+        EXPECT_TRUE(!r.ok() || !problems.empty()) << "the original rejected this fixture";
         if (!r.ok()) {
           // Problems are located in the file.
           EXPECT_NE(r.status().message().find(path.string() + ":"), std::string::npos)
@@ -59,7 +78,8 @@ TEST(ReferenceTest, EveryExperimentAndMetricLoadsAndRoundTrips) {
         ++rejected;
         continue;
       }
-      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (!r.ok()) continue;
       ++loaded;
       Json once = Encode(*r);
       if (once["apiVersion"] == kV2alpha1) ++v2alpha1;
@@ -90,7 +110,7 @@ TEST(ReferenceTest, EveryExperimentAndMetricLoadsAndRoundTrips) {
   }
   EXPECT_GE(loaded, 80) << "too few reference resources found";
   EXPECT_GE(v2alpha1, 20);
-  EXPECT_EQ(rejected, 14) << "etc3 invalid*.yaml fixtures (two tags x seven)";
+  EXPECT_EQ(rejected, 17) << "etc3 invalid*.yaml (2 x 7, less one) and four handler fixtures";
 }
 
 TEST(ReferenceTest, AnalyticsRequestPayloadsDecodeAsExperiments) {
@@ -103,9 +123,14 @@ TEST(ReferenceTest, AnalyticsRequestPayloadsDecodeAsExperiments) {
     SCOPED_TRACE(f.string());
     auto docs = ParseDocuments(ReadFileOrDie(f), f.string());
     ASSERT_TRUE(docs.ok());
-    Decoded<Experiment> d = DecodeExperiment((*docs)[0].json);
-    EXPECT_TRUE(d.errors.empty()) << JoinErrors(d.errors);
+    // These are bodies of requests to the analytics service: no apiVersion, kind or target,
+    // and metrics in the v2alpha1 spelling (type: counter). Everything else must decode.
+    Decoded<Experiment> d = DecodeExperimentV2alpha1((*docs)[0].json);
+    EXPECT_EQ(d.errors, (std::vector<FieldError>{{"/spec/target", "Required value"}}))
+        << JoinErrors(d.errors);
     EXPECT_FALSE(d.value.status.metrics.empty());
+    EXPECT_TRUE(d.value.spec.version_info.has_value());
+    EXPECT_TRUE(d.value.status.start_time.has_value());
   }
 }
 

@@ -197,12 +197,15 @@ struct Metric {
 
 // ---------------------------------------------------------------- Experiment status
 
-enum class ConditionType { kCompleted, kFailed, kTargetAcquired };
+// Condition types of v2alpha2 (the CRD's enum); v2alpha1 allowed any string.
+inline constexpr char kConditionCompleted[] = "Completed";
+inline constexpr char kConditionFailed[] = "Failed";
+inline constexpr char kConditionTargetAcquired[] = "TargetAcquired";
 enum class ConditionStatus { kTrue, kFalse, kUnknown };
 enum class Stage { kWaiting, kInitializing, kRunning, kFinishing, kCompleted };
 
 struct ExperimentCondition {
-  ConditionType type = ConditionType::kCompleted;
+  std::string type;  // kConditionCompleted, kConditionFailed, kConditionTargetAcquired
   ConditionStatus status = ConditionStatus::kUnknown;
   std::optional<absl::Time> last_transition_time;
   std::string reason;
@@ -329,7 +332,6 @@ std::string_view ToString(PreferredDirection v);
 std::string_view ToString(MetricType v);
 std::string_view ToString(HttpMethod v);
 std::string_view ToString(AuthType v);
-std::string_view ToString(ConditionType v);
 std::string_view ToString(ConditionStatus v);
 std::string_view ToString(Stage v);
 

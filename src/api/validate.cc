@@ -90,6 +90,17 @@ std::vector<FieldError> ValidateSchema(const Experiment& e) {
       }
     }
   }
+  if (!e.v2alpha1) {
+    for (size_t i = 0; i < e.status.conditions.size(); ++i) {
+      const std::string& t = e.status.conditions[i].type;
+      if (t != kConditionCompleted && t != kConditionFailed && t != kConditionTargetAcquired) {
+        errors.push_back({StrCat("/status/conditions/", i, "/type"),
+                          StrCat("Unsupported value: \"", t,
+                                 "\": supported values: \"Completed\", \"Failed\", "
+                                 "\"TargetAcquired\"")});
+      }
+    }
+  }
   for (size_t i = 0; i < e.status.metrics.size(); ++i) {
     for (FieldError& err : ValidateSchema(e.status.metrics[i].metric_obj)) {
       if (err.pointer == "/metadata/name") continue;  // embedded copies may be trimmed
@@ -103,6 +114,18 @@ std::vector<FieldError> ValidateSchema(const Experiment& e) {
 std::vector<FieldError> ValidateSchema(const Metric& m) {
   std::vector<FieldError> errors;
   ValidateMeta(m.metadata, &errors);
+  if (m.v2alpha1) {
+    // The early v2alpha1 CRD: provider required with minLength 1; sample_size.name required.
+    if (m.spec.provider.empty()) {
+      errors.push_back({"/spec/provider", "Required value: a non-empty provider is required"});
+    }
+    const V2alpha1MetricForm& form = *m.v2alpha1;
+    const std::string& ss = m.spec.sample_size;
+    if (form.sample_size_object && (ss.empty() || ss.back() == '/')) {
+      errors.push_back({StrCat("/spec/", form.sample_size_key, "/name"),
+                        "Required value: a non-empty name is required"});
+    }
+  }
   return errors;
 }
 

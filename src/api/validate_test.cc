@@ -164,6 +164,11 @@ INSTANTIATE_TEST_SUITE_P(
               "Invalid value: -1: should be greater than or equal to 0"}},
         Rule{"EmptyTarget", [](Experiment& e) { e.spec.target.clear(); },
              {"/spec/target", "Invalid value: \"\": should be at least 1 chars long"}},
+        Rule{"UnknownConditionType",
+             [](Experiment& e) { e.status.conditions.push_back({"Done", {}, {}, "", "", {}}); },
+             {"/status/conditions/0/type",
+              "Unsupported value: \"Done\": supported values: \"Completed\", \"Failed\", "
+              "\"TargetAcquired\""}},
         Rule{"NoName", [](Experiment& e) { e.metadata.name.clear(); },
              {"/metadata/name", "Required value: name or generateName is required"}},
         Rule{"TaskWithoutName",

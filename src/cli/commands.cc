@@ -44,7 +44,7 @@ absl::StatusOr<api::Experiment> ResolveExperiment(const std::string& file, const
                    : StrCat(file, ": no Experiment named \"", name, "\" in input"));
 }
 
-bool ConditionTrue(const api::Experiment& e, api::ConditionType type) {
+bool ConditionTrue(const api::Experiment& e, std::string_view type) {
   for (const auto& c : e.status.conditions) {
     if (c.type == type) return c.status == api::ConditionStatus::kTrue;
   }
@@ -101,16 +101,16 @@ int RunAssert(const AssertOptions& options, IoStreams io) {
   for (const auto& c : options.conditions) {
     std::string l = Lower(c);
     if (l == "completed") {
-      if (!ConditionTrue(*e, api::ConditionType::kCompleted)) {
+      if (!ConditionTrue(*e, api::kConditionCompleted)) {
         failures.push_back(StrCat(
             "completed: experiment has not completed (stage ",
             e->status.stage ? std::string(api::ToString(*e->status.stage)) : "unknown", ")"));
       }
     } else if (l == "nofailure") {
-      if (ConditionTrue(*e, api::ConditionType::kFailed)) {
+      if (ConditionTrue(*e, api::kConditionFailed)) {
         std::string why;
         for (const auto& cond : e->status.conditions) {
-          if (cond.type == api::ConditionType::kFailed) why = cond.reason + ": " + cond.message;
+          if (cond.type == api::kConditionFailed) why = cond.reason + ": " + cond.message;
         }
         failures.push_back(StrCat("noFailure: experiment failed (", why, ")"));
       }
@@ -127,7 +127,7 @@ int RunAssert(const AssertOptions& options, IoStreams io) {
                                         : "candidateWon: no winner found");
       }
     } else if (l == "targetacquired") {
-      if (!ConditionTrue(*e, api::ConditionType::kTargetAcquired)) {
+      if (!ConditionTrue(*e, api::kConditionTargetAcquired)) {
         failures.push_back("targetAcquired: experiment has not acquired its target");
       }
     } else {

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The README's second command: install what is missing, build with AddressSanitizer and
+# UndefinedBehaviorSanitizer, run every test (ctest), then build the libFuzzer targets with
+# clang and run each for a bounded time.
+#   FUZZ_SECONDS=60 scripts/test.sh     (default 60; 0 skips the fuzz run but still builds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzz_seconds="${FUZZ_SECONDS:-60}"
+
+scripts/setup.sh --test
+if [[ ! -d ../shared/reference/iter8 ]]; then
+  echo "note: ../shared/reference is absent; the compatibility tests will fail and say so" >&2
+fi
+
+cmake --preset debug >/dev/null
+cmake --build --preset debug
+ctest --preset debug -j "$(nproc)"
+
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz
+if ((fuzz_seconds > 0)); then
+  for fuzzer in build/fuzz/test/fuzz/*_fuzz_test; do
+    name=$(basename "$fuzzer" _fuzz_test)
+    corpus="test/fuzz/corpus/$name"
+    work=$(mktemp -d)
+    echo "fuzzing $name for ${fuzz_seconds}s"
+    "$fuzzer" -max_total_time="$fuzz_seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="$work/" -print_final_stats=1 "$work" "$corpus" 2>"$work/log" || {
+      tail -50 "$work/log"
+      echo "fuzzer $name failed; reproducer(s): $(ls "$work"/crash-* "$work"/timeout-* \
+        "$work"/leak-* "$work"/oom-* 2>/dev/null)" >&2
+      exit 1
+    }
+    grep -E "stat::number_of_executed_units|Done" "$work/log" | tail -2
+    rm -rf "$work"
+  done
+fi
+echo "all tests passed"
