@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <exception>
-#include <regex>
 
 #include <yaml.h>
 
@@ -49,6 +48,58 @@ bool ValidUtf8(std::string_view s) {
   return true;
 }
 
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Matches [-+]?\.(inf|Inf|INF|nan|NaN|NAN).
+bool IsSpecialFloat(std::string_view s) {
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  for (std::string_view w : {".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"}) {
+    if (s == w) return true;
+  }
+  return false;
+}
+
+// Matches [-+]?(0b[01]+|0x[0-9a-fA-F]+|0o?[0-7]+|[1-9][0-9]*|0).
+bool IsYamlInt(std::string_view s) {
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  if (s.empty()) return false;
+  auto all = [](std::string_view t, auto pred) {
+    if (t.empty()) return false;
+    for (char c : t) {
+      if (!pred(c)) return false;
+    }
+    return true;
+  };
+  if (s[0] != '0') return all(s, IsDigit);
+  if (s.size() == 1) return true;
+  if (s[1] == 'b') return all(s.substr(2), [](char c) { return c == '0' || c == '1'; });
+  if (s[1] == 'x') return all(s.substr(2), [](char c) { return std::isxdigit(
+                                                                  static_cast<unsigned char>(c)) != 0; });
+  std::string_view oct = s[1] == 'o' ? s.substr(2) : s.substr(1);
+  return all(oct, [](char c) { return c >= '0' && c <= '7'; });
+}
+
+// Matches [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?.
+bool IsYamlFloat(std::string_view s) {
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  size_t int_digits = 0, frac_digits = 0;
+  while (i < s.size() && IsDigit(s[i])) ++i, ++int_digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && IsDigit(s[i])) ++i, ++frac_digits;
+  }
+  if (int_digits == 0 && frac_digits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    size_t exp_digits = 0;
+    while (i < s.size() && IsDigit(s[i])) ++i, ++exp_digits;
+    if (exp_digits == 0) return false;
+  }
+  return i == s.size();
+}
+
 // How go-yaml v2 (and so Kubernetes) types a plain scalar.
 Json ResolvePlain(const std::string& s, std::string* error) {
   static const char* const kNull[] = {"", "~", "null", "Null", "NULL"};
@@ -65,8 +116,7 @@ Json ResolvePlain(const std::string& s, std::string* error) {
   for (const char* v : kFalse) {
     if (s == v) return false;
   }
-  static const std::regex kSpecialFloat(R"(^[-+]?\.(inf|Inf|INF|nan|NaN|NAN)$)");
-  if (std::regex_match(s, kSpecialFloat)) {
+  if (IsSpecialFloat(s)) {
     *error = StrCat("\"", s, "\" (infinity or NaN) cannot be represented in JSON");
     return nullptr;
   }
@@ -75,8 +125,7 @@ Json ResolvePlain(const std::string& s, std::string* error) {
   if (!(c0 == '-' || c0 == '+' || c0 == '.' || (c0 >= '0' && c0 <= '9'))) return s;
   // Integers: decimal, 0x hex, 0 octal, 0b binary, underscores allowed (Go ParseInt base 0).
   std::string t = StrReplaceAll(s, {{"_", ""}});
-  static const std::regex kInt(R"(^[-+]?(0b[01]+|0x[0-9a-fA-F]+|0o?[0-7]+|[1-9][0-9]*|0)$)");
-  if (std::regex_match(t, kInt)) {
+  if (IsYamlInt(t)) {
     bool neg = t[0] == '-';
     std::string body = (t[0] == '-' || t[0] == '+') ? t.substr(1) : t;
     int base = 10;
@@ -108,8 +157,7 @@ Json ResolvePlain(const std::string& s, std::string* error) {
     }
     // Out of 64-bit range: falls through to float like go-yaml.
   }
-  static const std::regex kFloat(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
-  if (std::regex_match(t, kFloat)) {
+  if (IsYamlFloat(t)) {
     double d = std::strtod(t.c_str(), nullptr);
     if (!std::isfinite(d)) {
       *error = StrCat("number \"", s, "\" is out of range");

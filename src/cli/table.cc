@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <regex>
 
 #include "common/strings.h"
 
@@ -22,9 +21,27 @@ int Width(const std::string& s) {
   return w;
 }
 
+// tablewriter's test for right alignment: ^-?(?:\d{1,3}(?:,\d{3})*|\d+)(\.\d+)?$
 bool IsNumber(const std::string& s) {
-  static const std::regex kDecimal(R"(^-?(?:\d{1,3}(?:,\d{3})*|\d+)(\.\d+)?$)");
-  return std::regex_match(s, kDecimal);
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  size_t i = 0;
+  if (i < s.size() && s[i] == '-') ++i;
+  size_t start = i;
+  while (i < s.size() && digit(s[i])) ++i;
+  size_t lead = i - start;
+  if (lead == 0) return false;
+  if (lead <= 3) {  // optional ",ddd" groups
+    while (i + 3 < s.size() + 0 && s[i] == ',' && digit(s[i + 1]) && digit(s[i + 2]) &&
+           digit(s[i + 3]) && (i + 4 == s.size() || !digit(s[i + 4]))) {
+      i += 4;
+    }
+  }
+  if (i < s.size() && s[i] == '.') {
+    size_t f = ++i;
+    while (i < s.size() && digit(s[i])) ++i;
+    if (i == f) return false;
+  }
+  return i == s.size();
 }
 
 std::string Trim(const std::string& s) {

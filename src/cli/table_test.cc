@@ -39,3 +39,26 @@ TEST(WrapWordsTest, MinimumRaggedness) {
 
 }  // namespace
 }  // namespace iter8::cli
+
+namespace iter8::cli {
+namespace {
+
+TEST(TableTest, NumbersAlignRightEverythingElseLeft) {
+  Table t({"h"});
+  for (const char* cell : {"1", "-2.5", "1,234", "12,345.67", "1234567", "007", "1,23", "1.",
+                           ".5", "24.454 *", "true", "1,2345", "--1"}) {
+    t.AddRow({cell});
+  }
+  EXPECT_EQ(t.Render(),
+            "+-----------+\n|     H     |\n+-----------+\n"
+            "|         1 |\n+-----------+\n|      -2.5 |\n+-----------+\n"
+            "|     1,234 |\n+-----------+\n| 12,345.67 |\n+-----------+\n"
+            "|   1234567 |\n+-----------+\n|       007 |\n+-----------+\n"
+            "| 1,23      |\n+-----------+\n| 1.        |\n+-----------+\n"
+            "| .5        |\n+-----------+\n| 24.454 *  |\n+-----------+\n"
+            "| true      |\n+-----------+\n| 1,2345    |\n+-----------+\n"
+            "| --1       |\n+-----------+\n");
+}
+
+}  // namespace
+}  // namespace iter8::cli
