@@ -15,6 +15,7 @@ fi
 cmake --preset debug >/dev/null
 cmake --build --preset debug
 ctest --preset debug -j "$(nproc)"
+scripts/lint.sh
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz

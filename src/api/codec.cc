@@ -46,15 +46,23 @@ class Scope {
 
 std::string_view TypeName(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::object: return "object";
-    case Json::value_t::array: return "array";
-    case Json::value_t::string: return "string";
-    case Json::value_t::boolean: return "boolean";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::object:
+      return "object";
+    case Json::value_t::array:
+      return "array";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::boolean:
+      return "boolean";
     case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return "integer";
-    case Json::value_t::number_float: return "number";
-    default: return "binary";
+    case Json::value_t::number_unsigned:
+      return "integer";
+    case Json::value_t::number_float:
+      return "number";
+    default:
+      return "binary";
   }
 }
 
@@ -125,14 +133,14 @@ struct Codec<bool> {
 };
 
 template <typename I>
-  requires std::is_same_v<I, int32_t> || std::is_same_v<I, int64_t>
+requires std::is_same_v<I, int32_t> || std::is_same_v<I, int64_t>
 struct Codec<I> {
   static void Decode(const Json& j, Ctx& c, I* out) {
     if (j.is_number_integer() && !j.is_number_unsigned()) {
       int64_t v = j.get<int64_t>();
       if (v < std::numeric_limits<I>::min() || v > std::numeric_limits<I>::max()) {
-        return c.Error(StrCat("Invalid value: ", v, ": out of range for a ",
-                                    sizeof(I) * 8, "-bit integer"));
+        return c.Error(
+            StrCat("Invalid value: ", v, ": out of range for a ", sizeof(I) * 8, "-bit integer"));
       }
       *out = static_cast<I>(v);
       return;
@@ -140,8 +148,8 @@ struct Codec<I> {
     if (j.is_number_unsigned()) {
       uint64_t v = j.get<uint64_t>();
       if (v > static_cast<uint64_t>(std::numeric_limits<I>::max())) {
-        return c.Error(StrCat("Invalid value: ", v, ": out of range for a ",
-                                    sizeof(I) * 8, "-bit integer"));
+        return c.Error(
+            StrCat("Invalid value: ", v, ": out of range for a ", sizeof(I) * 8, "-bit integer"));
       }
       *out = static_cast<I>(v);
       return;
@@ -196,9 +204,9 @@ struct Codec<absl::Time> {
 template <typename E>
 struct EnumNames;
 
-#define ITER8_ENUM_NAMES(E, ...)                                         \
-  template <>                                                            \
-  struct EnumNames<E> {                                                  \
+#define ITER8_ENUM_NAMES(E, ...)                                               \
+  template <>                                                                  \
+  struct EnumNames<E> {                                                        \
     static constexpr std::pair<E, std::string_view> kValues[] = {__VA_ARGS__}; \
   };
 
@@ -221,7 +229,7 @@ ITER8_ENUM_NAMES(Stage, {Stage::kWaiting, "Waiting"}, {Stage::kInitializing, "In
 #undef ITER8_ENUM_NAMES
 
 template <typename E>
-  requires std::is_enum_v<E>
+requires std::is_enum_v<E>
 struct Codec<E> {
   static void Decode(const Json& j, Ctx& c, E* out) {
     if (!j.is_string()) return c.Error(Expected("string", j));
@@ -236,8 +244,7 @@ struct Codec<E> {
     for (const auto& [value, name] : EnumNames<E>::kValues) {
       quoted.push_back(StrCat("\"", name, "\""));
     }
-    c.Error(StrCat("Unsupported value: \"", s,
-                         "\": supported values: ", StrJoin(quoted, ", ")));
+    c.Error(StrCat("Unsupported value: \"", s, "\": supported values: ", StrJoin(quoted, ", ")));
   }
   static Json Encode(E v) {
     for (const auto& [value, name] : EnumNames<E>::kValues) {
@@ -317,22 +324,24 @@ struct Codec<std::map<std::string, T>> {
 // and at the top level (`status: null`; status is owned by the status subresource) but rejects
 // them for schema-typed fields inside iter8's specs.
 template <typename S>
-inline constexpr bool kNullIsAbsent = std::is_same_v<S, ObjectMeta> ||
-                                      std::is_same_v<S, Experiment> || std::is_same_v<S, Metric>;
+inline constexpr bool kNullIsAbsent =
+    std::is_same_v<S, ObjectMeta> || std::is_same_v<S, Experiment> || std::is_same_v<S, Metric>;
 
 template <typename S>
-concept HasFields = requires { FieldsOf(Tag<S>{}); };
+concept HasFields = requires {
+  FieldsOf(Tag<S>{});
+};
 
 template <typename S>
-  requires HasFields<S>
+requires HasFields<S>
 struct Codec<S> {
   static void Decode(const Json& j, Ctx& c, S* out) {
     if (!j.is_object()) return c.Error(Expected("object", j));
     const auto fields = FieldsOf(Tag<S>{});
     std::apply([&](const auto&... f) { (DecodeField(j, c, out, f), ...); }, fields);
     for (auto it = j.begin(); it != j.end(); ++it) {
-      bool known = std::apply([&](const auto&... f) { return ((f.key == it.key()) || ...); },
-                              fields);
+      bool known =
+          std::apply([&](const auto&... f) { return ((f.key == it.key()) || ...); }, fields);
       if (!known) out->extra[it.key()] = it.value();
     }
   }
@@ -417,8 +426,7 @@ auto FieldsOf(Tag<VersionDetail>) {
 
 auto FieldsOf(Tag<VersionInfo>) {
   using S = VersionInfo;
-  return std::tuple{F<S>("baseline", &S::baseline, kRequired),
-                    F<S>("candidates", &S::candidates)};
+  return std::tuple{F<S>("baseline", &S::baseline, kRequired), F<S>("candidates", &S::candidates)};
 }
 
 auto FieldsOf(Tag<TaskSpec>) {
@@ -462,8 +470,8 @@ auto FieldsOf(Tag<Objective>) {
 auto FieldsOf(Tag<Criteria>) {
   using S = Criteria;
   return std::tuple{
-      F<S>("requestCount", &S::request_count),   F<S>("rewards", &S::rewards),
-      F<S>("indicators", &S::indicators),        F<S>("objectives", &S::objectives),
+      F<S>("requestCount", &S::request_count), F<S>("rewards", &S::rewards),
+      F<S>("indicators", &S::indicators),      F<S>("objectives", &S::objectives),
       F<S>("strength", &S::strength),
   };
 }
@@ -480,8 +488,10 @@ auto FieldsOf(Tag<Duration>) {
 auto FieldsOf(Tag<ExperimentSpec>) {
   using S = ExperimentSpec;
   return std::tuple{
-      F<S>("target", &S::target, kRequired), F<S>("versionInfo", &S::version_info),
-      F<S>("strategy", &S::strategy, kRequired), F<S>("criteria", &S::criteria),
+      F<S>("target", &S::target, kRequired),
+      F<S>("versionInfo", &S::version_info),
+      F<S>("strategy", &S::strategy, kRequired),
+      F<S>("criteria", &S::criteria),
       F<S>("duration", &S::duration),
   };
 }
@@ -567,8 +577,8 @@ auto FieldsOf(Tag<VersionAssessmentAnalysis>) {
 
 auto FieldsOf(Tag<WinnerAssessmentData>) {
   using S = WinnerAssessmentData;
-  return std::tuple{F<S>("winnerFound", &S::winner_found, kAlwaysEmit),
-                    F<S>("winner", &S::winner), F<S>("bestVersions", &S::best_versions)};
+  return std::tuple{F<S>("winnerFound", &S::winner_found, kAlwaysEmit), F<S>("winner", &S::winner),
+                    F<S>("bestVersions", &S::best_versions)};
 }
 
 auto FieldsOf(Tag<WinnerAssessmentAnalysis>) {
@@ -618,10 +628,8 @@ auto FieldsOf(Tag<ExperimentStatus>) {
 auto FieldsOf(Tag<Experiment>) {
   using S = Experiment;
   return std::tuple{
-      F<S>("apiVersion", &S::api_version),
-      F<S>("kind", &S::kind),
-      F<S>("metadata", &S::metadata, kAlwaysEmit),
-      F<S>("spec", &S::spec, kAlwaysEmit),
+      F<S>("apiVersion", &S::api_version),         F<S>("kind", &S::kind),
+      F<S>("metadata", &S::metadata, kAlwaysEmit), F<S>("spec", &S::spec, kAlwaysEmit),
       F<S>("status", &S::status, kAlwaysEmit),
   };
 }

@@ -149,7 +149,8 @@ Decoded<Experiment> DecodeExperimentV2alpha1(const Json& in) {
           }
         }
       }
-      if (Json* duration = Child(*spec, "duration"); duration && duration->contains("maxIterations")) {
+      if (Json* duration = Child(*spec, "duration");
+          duration && duration->contains("maxIterations")) {
         legacy.max_iterations = true;
         Rename(*duration, "maxIterations", "iterationsPerLoop");
       }

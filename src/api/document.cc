@@ -1,13 +1,13 @@
 #include "api/document.h"
 
+#include <yaml.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <exception>
 
-#include <yaml.h>
-
-#include "common/strings.h"
 #include "common/status_macros.h"
+#include "common/strings.h"
 
 namespace iter8::api {
 namespace {
@@ -73,8 +73,9 @@ bool IsYamlInt(std::string_view s) {
   if (s[0] != '0') return all(s, IsDigit);
   if (s.size() == 1) return true;
   if (s[1] == 'b') return all(s.substr(2), [](char c) { return c == '0' || c == '1'; });
-  if (s[1] == 'x') return all(s.substr(2), [](char c) { return std::isxdigit(
-                                                                  static_cast<unsigned char>(c)) != 0; });
+  if (s[1] == 'x')
+    return all(s.substr(2),
+               [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
   std::string_view oct = s[1] == 'o' ? s.substr(2) : s.substr(1);
   return all(oct, [](char c) { return c >= '0' && c <= '7'; });
 }
@@ -103,9 +104,9 @@ bool IsYamlFloat(std::string_view s) {
 // How go-yaml v2 (and so Kubernetes) types a plain scalar.
 Json ResolvePlain(const std::string& s, std::string* error) {
   static const char* const kNull[] = {"", "~", "null", "Null", "NULL"};
-  static const char* const kTrue[] = {"y", "Y", "yes", "Yes", "YES", "true",
-                                      "True", "TRUE", "on", "On", "ON"};
-  static const char* const kFalse[] = {"n", "N", "no", "No", "NO", "false",
+  static const char* const kTrue[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                      "True", "TRUE", "on",  "On",  "ON"};
+  static const char* const kFalse[] = {"n",     "N",     "no",  "No",  "NO", "false",
                                        "False", "FALSE", "off", "Off", "OFF"};
   for (const char* v : kNull) {
     if (s == v) return nullptr;
@@ -225,8 +226,8 @@ class YamlBuilder {
   absl::Status Count(size_t n, const yaml_mark_t& mark) {
     nodes_ += n;
     if (nodes_ > kMaxNodes) {
-      return ErrorAt(mark, StrCat("document expands to more than ", kMaxNodes,
-                                  " values (alias bomb?)"));
+      return ErrorAt(mark,
+                     StrCat("document expands to more than ", kMaxNodes, " values (alias bomb?)"));
     }
     return absl::OkStatus();
   }
@@ -290,7 +291,8 @@ class YamlBuilder {
     const bool is_string = tag == "!" || tag == "tag:yaml.org,2002:str" ||
                            (tag.empty() && sc.style != YAML_PLAIN_SCALAR_STYLE);
     if (ExpectingKey()) {
-      if (text == "<<" && !is_string) return ErrorAt(e.start_mark, "merge keys (<<) are not supported");
+      if (text == "<<" && !is_string)
+        return ErrorAt(e.start_mark, "merge keys (<<) are not supported");
       Frame& top = stack_.back();
       if (top.value.contains(text)) {
         return ErrorAt(e.start_mark, StrCat("duplicate key \"", text, "\""));
@@ -421,7 +423,8 @@ bool NeedsQuotes(const std::string& s) {
   if (s.front() == ' ' || s.back() == ' ') return true;
   static constexpr std::string_view kBadStart = "-?:,[]{}#&*!|>'\"%@`";
   if (kBadStart.find(s.front()) != std::string_view::npos) {
-    // "-foo" and "?foo" and ":foo" are plain-safe only when followed by a non-space; keep it simple.
+    // "-foo" and "?foo" and ":foo" are plain-safe only when followed by a non-space; keep it
+    // simple.
     return true;
   }
   if (s == "<<") return true;
@@ -463,7 +466,8 @@ void EmitString(const std::string& s, int indent, std::string* out) {
     std::string body = ends_nl ? s.substr(0, s.size() - 1) : s;
     while (start <= body.size()) {
       size_t nl = body.find('\n', start);
-      std::string line = body.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+      std::string line =
+          body.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
       *out += line.empty() ? "" : pad + line;
       *out += '\n';
       if (nl == std::string::npos) break;
@@ -552,8 +556,8 @@ std::string Document::Locate(std::string_view pointer) const {
 }
 
 std::string Document::Describe(const FieldError& error) const {
-  return StrCat(Locate(error.pointer), ": ", error.pointer.empty() ? "/" : error.pointer,
-                      ": ", error.message);
+  return StrCat(Locate(error.pointer), ": ", error.pointer.empty() ? "/" : error.pointer, ": ",
+                error.message);
 }
 
 absl::StatusOr<std::vector<Document>> ParseDocuments(std::string_view text,

@@ -16,7 +16,9 @@ Header ReadHeader(const Json& j, std::vector<FieldError>* errors) {
   Header h;
   if (!j.is_object()) {
     errors->push_back({"", StrCat("expected a resource (a mapping with apiVersion and kind), got ",
-                                  j.is_array() ? "a list" : j.is_string() ? "a string" : "a scalar")});
+                                  j.is_array()    ? "a list"
+                                  : j.is_string() ? "a string"
+                                                  : "a scalar")});
     return h;
   }
   auto field = [&](const char* key, std::string* out) {
@@ -32,9 +34,9 @@ Header ReadHeader(const Json& j, std::vector<FieldError>* errors) {
   field("apiVersion", &h.api_version);
   field("kind", &h.kind);
   if (!h.api_version.empty() && h.api_version != kV2alpha2 && h.api_version != kV2alpha1) {
-    errors->push_back({"/apiVersion", StrCat("Unsupported value: \"", h.api_version,
-                                             "\": supported values: \"", kV2alpha2, "\", \"",
-                                             kV2alpha1, "\"")});
+    errors->push_back(
+        {"/apiVersion", StrCat("Unsupported value: \"", h.api_version, "\": supported values: \"",
+                               kV2alpha2, "\", \"", kV2alpha1, "\"")});
   }
   if (!h.kind.empty() && h.kind != "Experiment" && h.kind != "Metric") {
     errors->push_back({"/kind", StrCat("Unsupported value: \"", h.kind,

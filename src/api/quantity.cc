@@ -10,26 +10,26 @@
 namespace iter8::api {
 namespace {
 
-using i128 = __int128;
+using Int128 = __int128;
 
-constexpr i128 kNano = Quantity::kNanoPerUnit;
+constexpr Int128 kNano = Quantity::kNanoPerUnit;
 
 // 10^n for 0 <= n <= 38, the largest power that fits.
-i128 Pow10(int n) {
-  i128 r = 1;
+Int128 Pow10(int n) {
+  Int128 r = 1;
   for (int i = 0; i < n; ++i) r *= 10;
   return r;
 }
 
-bool MulOverflows(i128 a, i128 b, i128* out) { return __builtin_mul_overflow(a, b, out); }
-bool AddOverflows(i128 a, i128 b, i128* out) { return __builtin_add_overflow(a, b, out); }
+bool MulOverflows(Int128 a, Int128 b, Int128* out) { return __builtin_mul_overflow(a, b, out); }
+bool AddOverflows(Int128 a, Int128 b, Int128* out) { return __builtin_add_overflow(a, b, out); }
 
-std::string I128ToString(i128 v) {
+std::string I128ToString(Int128 v) {
   if (v == 0) return "0";
   bool neg = v < 0;
   // Work on the negative magnitude so the minimum value does not overflow.
   std::string digits;
-  i128 x = neg ? v : -v;
+  Int128 x = neg ? v : -v;
   while (x != 0) {
     digits.push_back(static_cast<char>('0' - static_cast<int>(x % 10)));
     x /= 10;
@@ -50,10 +50,9 @@ bool InterpretSuffix(std::string_view s, Suffix* out) {
     int base;
     int exponent;
   } kTable[] = {
-      {"", 10, 0},   {"n", 10, -9}, {"u", 10, -6}, {"m", 10, -3}, {"k", 10, 3},
-      {"M", 10, 6},  {"G", 10, 9},  {"T", 10, 12}, {"P", 10, 15}, {"E", 10, 18},
-      {"Ki", 2, 10}, {"Mi", 2, 20}, {"Gi", 2, 30}, {"Ti", 2, 40}, {"Pi", 2, 50},
-      {"Ei", 2, 60},
+      {"", 10, 0},   {"n", 10, -9}, {"u", 10, -6}, {"m", 10, -3}, {"k", 10, 3},  {"M", 10, 6},
+      {"G", 10, 9},  {"T", 10, 12}, {"P", 10, 15}, {"E", 10, 18}, {"Ki", 2, 10}, {"Mi", 2, 20},
+      {"Gi", 2, 30}, {"Ti", 2, 40}, {"Pi", 2, 50}, {"Ei", 2, 60},
   };
   for (const auto& e : kTable) {
     if (s == e.text) {
@@ -83,7 +82,7 @@ bool InterpretSuffix(std::string_view s, Suffix* out) {
 
 // Multiplies the digit string `digits` (no leading zeros) by 10^power and rounds the result
 // away from zero to an integer. Returns false on overflow.
-bool ScaleDigits(std::string_view digits, int power, i128* out) {
+bool ScaleDigits(std::string_view digits, int power, Int128* out) {
   if (digits.empty()) {
     *out = 0;
     return true;
@@ -91,16 +90,16 @@ bool ScaleDigits(std::string_view digits, int power, i128* out) {
   int keep = static_cast<int>(digits.size()) + power;  // digits left of the point
   if (power >= 0) {
     if (keep > 39) return false;
-    i128 v = 0;
+    Int128 v = 0;
     for (char c : digits) {
       if (MulOverflows(v, 10, &v) || AddOverflows(v, c - '0', &v)) return false;
     }
-    i128 scale = Pow10(power);
+    Int128 scale = Pow10(power);
     return !MulOverflows(v, scale, out);
   }
   // Drop -power digits; any non-zero dropped digit rounds the magnitude up.
   bool dropped_nonzero = false;
-  i128 v = 0;
+  Int128 v = 0;
   if (keep > 39) return false;
   for (int i = 0; i < static_cast<int>(digits.size()); ++i) {
     if (i < keep) {
@@ -120,7 +119,7 @@ absl::StatusOr<Quantity> Quantity::Parse(std::string_view text) {
   auto fail = [&](std::string_view why) {
     return absl::InvalidArgumentError(
         StrCat("invalid quantity \"", text, "\": ", why,
-                     " (expected a number with an optional suffix such as 10m, 1k, 1Mi, 1e3)"));
+               " (expected a number with an optional suffix such as 10m, 1k, 1Mi, 1e3)"));
   };
   if (text.empty()) return fail("empty string");
   if (text.size() > 256) return fail("longer than 256 characters");
@@ -153,19 +152,19 @@ absl::StatusOr<Quantity> Quantity::Parse(std::string_view text) {
   if (!InterpretSuffix(text.substr(pos), &suffix)) {
     return fail(StrCat("unknown suffix \"", text.substr(pos), "\""));
   }
-  i128 nanos = 0;
+  Int128 nanos = 0;
   bool ok = true;
   if (suffix.base == 10) {
     ok = ScaleDigits(digits, suffix.exponent - fraction_len + 9, &nanos);
   } else {
-    i128 factor = static_cast<i128>(1) << suffix.exponent;
+    Int128 factor = static_cast<Int128>(1) << suffix.exponent;
     // value = digits * 2^e * 10^(9 - fraction_len)
-    i128 scaled = 0;
+    Int128 scaled = 0;
     ok = ScaleDigits(digits, 0, &scaled) && !MulOverflows(scaled, factor, &scaled);
     if (ok) ok = ScaleDigits(I128ToString(scaled), 9 - fraction_len, &nanos);
     if (ok) {
       // Kubernetes caps binary-suffixed quantities at the largest int64.
-      i128 max_allowed = static_cast<i128>(INT64_MAX) * kNano;
+      Int128 max_allowed = static_cast<Int128>(INT64_MAX) * kNano;
       if (nanos > max_allowed) nanos = max_allowed;
       if (nanos > 0 && nanos < kNano) suffix.format = Format::kDecimalSI;
     }
@@ -188,15 +187,15 @@ absl::StatusOr<Quantity> Quantity::FromDouble(double value) {
 }
 
 std::string Quantity::ToString() const {
-  i128 v = static_cast<i128>(nanos_);
+  Int128 v = static_cast<Int128>(nanos_);
   if (v == 0) return "0";
   Format format = format_;
   if (format == Format::kBinarySI) {
-    i128 abs = v < 0 ? -v : v;
+    Int128 abs = v < 0 ? -v : v;
     if (abs < 1024 * kNano || v % kNano != 0) {
       format = Format::kDecimalSI;
     } else {
-      i128 units = v / kNano;
+      Int128 units = v / kNano;
       int exp = 0;
       while (exp < 6 && units % 1024 == 0) {
         units /= 1024;
@@ -206,7 +205,7 @@ std::string Quantity::ToString() const {
       return StrCat(I128ToString(units), kBin[exp]);
     }
   }
-  i128 mantissa = v;
+  Int128 mantissa = v;
   int exp = -9;
   while (mantissa % 10 == 0) {
     mantissa /= 10;
@@ -221,30 +220,41 @@ std::string Quantity::ToString() const {
     return exp == 0 ? number : StrCat(number, "e", exp);
   }
   switch (exp) {
-    case -9: return number + "n";
-    case -6: return number + "u";
-    case -3: return number + "m";
-    case 0: return number;
-    case 3: return number + "k";
-    case 6: return number + "M";
-    case 9: return number + "G";
-    case 12: return number + "T";
-    case 15: return number + "P";
-    case 18: return number + "E";
-    default: return StrCat(number, "e", exp);
+    case -9:
+      return number + "n";
+    case -6:
+      return number + "u";
+    case -3:
+      return number + "m";
+    case 0:
+      return number;
+    case 3:
+      return number + "k";
+    case 6:
+      return number + "M";
+    case 9:
+      return number + "G";
+    case 12:
+      return number + "T";
+    case 15:
+      return number + "P";
+    case 18:
+      return number + "E";
+    default:
+      return StrCat(number, "e", exp);
   }
 }
 
 std::string Quantity::ToFixedCeil(int decimals) const {
   if (decimals < 0) decimals = 0;
   if (decimals > 9) decimals = 9;
-  i128 v = static_cast<i128>(nanos_);
-  i128 q = Pow10(9 - decimals);
+  Int128 v = static_cast<Int128>(nanos_);
+  Int128 q = Pow10(9 - decimals);
   // Ceiling division: C++ truncates toward zero, which is the ceiling for negative values.
-  i128 scaled = v >= 0 ? (v / q + (v % q != 0 ? 1 : 0)) : v / q;
+  Int128 scaled = v >= 0 ? (v / q + (v % q != 0 ? 1 : 0)) : v / q;
   bool negative = scaled < 0;
-  i128 abs = negative ? -scaled : scaled;
-  i128 unit = Pow10(decimals);
+  Int128 abs = negative ? -scaled : scaled;
+  Int128 unit = Pow10(decimals);
   std::string out = negative ? "-" : "";
   out += I128ToString(abs / unit);
   if (decimals > 0) {
@@ -255,12 +265,12 @@ std::string Quantity::ToFixedCeil(int decimals) const {
 }
 
 double Quantity::ToDouble() const {
-  i128 v = static_cast<i128>(nanos_);
+  Int128 v = static_cast<Int128>(nanos_);
   bool negative = v < 0;
-  i128 abs = negative ? -v : v;
+  Int128 abs = negative ? -v : v;
   std::string frac = I128ToString(abs % kNano);
   std::string text = StrCat(negative ? "-" : "", I128ToString(abs / kNano), ".",
-                                  std::string(9 - frac.size(), '0'), frac);
+                            std::string(9 - frac.size(), '0'), frac);
   return std::strtod(text.c_str(), nullptr);
 }
 

@@ -47,8 +47,8 @@ class Quantity {
   std::string ToFixedCeil(int decimals) const;
 
   double ToDouble() const;
-  absl::int128 nanos() const { return nanos_; }
-  Format format() const { return format_; }
+  absl::int128 Nanos() const { return nanos_; }
+  Format GetFormat() const { return format_; }
   bool IsZero() const { return nanos_ == 0; }
 
   // Arithmetic is exact; results use the left operand's format. Overflow is checked by the
@@ -61,9 +61,9 @@ class Quantity {
   // Comparison is by value only (1k == 1000 == 1e3).
   friend bool operator==(const Quantity& a, const Quantity& b) { return a.nanos_ == b.nanos_; }
   friend std::strong_ordering operator<=>(const Quantity& a, const Quantity& b) {
-    return a.nanos_ < b.nanos_    ? std::strong_ordering::less
+    return a.nanos_ < b.nanos_   ? std::strong_ordering::less
            : a.nanos_ > b.nanos_ ? std::strong_ordering::greater
-                                  : std::strong_ordering::equal;
+                                 : std::strong_ordering::equal;
   }
 
   static constexpr int64_t kNanoPerUnit = 1'000'000'000;

@@ -26,27 +26,27 @@ TEST_P(QuantityCanonicalTest, ParsesAndPrintsAsKubernetes) {
 INSTANTIATE_TEST_SUITE_P(
     Table, QuantityCanonicalTest,
     ::testing::Values(
-        Case{"0", "0"}, Case{"0.0", "0"}, Case{"-0", "0"}, Case{"1000", "1k"},
-        Case{"1k", "1k"}, Case{"10m", "10m"}, Case{"0.01", "10m"}, Case{"0.010", "10m"},
-        Case{"1", "1"}, Case{"100", "100"}, Case{"1500", "1500"}, Case{"1.5k", "1500"},
+        Case{"0", "0"}, Case{"0.0", "0"}, Case{"-0", "0"}, Case{"1000", "1k"}, Case{"1k", "1k"},
+        Case{"10m", "10m"}, Case{"0.01", "10m"}, Case{"0.010", "10m"}, Case{"1", "1"},
+        Case{"100", "100"}, Case{"1500", "1500"}, Case{"1.5k", "1500"},
         Case{"228419047620n", "228419047620n"}, Case{"228.41904762", "228419047620n"},
-        Case{"228.41904761904762", "228419047620n"},    // rounded up at nano precision
-        Case{"117.44444444444", "117444444445n"},       // spec.md 1.3
-        Case{"-117.44444444444", "-117444444445n"},     // away from zero
+        Case{"228.41904761904762", "228419047620n"},  // rounded up at nano precision
+        Case{"117.44444444444", "117444444445n"},     // spec.md 1.3
+        Case{"-117.44444444444", "-117444444445n"},   // away from zero
         Case{"0.0000000001", "1n"}, Case{"1n", "1n"}, Case{"1u", "1u"}, Case{"1000n", "1u"},
         Case{"1e3", "1e3"}, Case{"1E3", "1e3"}, Case{"12e2", "1200"}, Case{"1e-3", "1e-3"},
         Case{"1.5e3", "1500"}, Case{"1M", "1M"}, Case{"1G", "1G"}, Case{"1T", "1T"},
         Case{"1P", "1P"}, Case{"1E", "1E"}, Case{"1Ki", "1Ki"}, Case{"1024", "1024"},
-        Case{"1Mi", "1Mi"}, Case{"1536Ki", "1536Ki"}, Case{"1.5Ki", "1536"},
-        Case{"0.5Ki", "512"}, Case{"1Gi", "1Gi"}, Case{"1024Ki", "1Mi"}, Case{"-1Mi", "-1Mi"},
-        Case{"+5", "5"}, Case{".5", "500m"}, Case{"5.", "5"}, Case{"-5", "-5"},
-        Case{"-10m", "-10m"}, Case{"100m", "100m"}, Case{"1234567", "1234567"},
-        Case{"12345678", "12345678"}, Case{"5000000", "5M"}, Case{"1e21", "1e21"},
+        Case{"1Mi", "1Mi"}, Case{"1536Ki", "1536Ki"}, Case{"1.5Ki", "1536"}, Case{"0.5Ki", "512"},
+        Case{"1Gi", "1Gi"}, Case{"1024Ki", "1Mi"}, Case{"-1Mi", "-1Mi"}, Case{"+5", "5"},
+        Case{".5", "500m"}, Case{"5.", "5"}, Case{"-5", "-5"}, Case{"-10m", "-10m"},
+        Case{"100m", "100m"}, Case{"1234567", "1234567"}, Case{"12345678", "12345678"},
+        Case{"5000000", "5M"}, Case{"1e21", "1e21"},
         Case{"123456789012345678901", "123456789012345678901"}));
 
 TEST(QuantityTest, RejectsMalformedInputWithReason) {
-  for (const char* bad : {"", "abc", "1.2.3", "1x", "--1", "1e", "e3", ".", "1 k", "1kk",
-                          "1Ki1", "0x10", "1e1.5", "1e99999999"}) {
+  for (const char* bad : {"", "abc", "1.2.3", "1x", "--1", "1e", "e3", ".", "1 k", "1kk", "1Ki1",
+                          "0x10", "1e1.5", "1e99999999"}) {
     auto q = Quantity::Parse(bad);
     EXPECT_FALSE(q.ok()) << "accepted \"" << bad << "\"";
     if (!q.ok()) {

@@ -1,13 +1,14 @@
 // Compatibility with the original project's resources: every Experiment and Metric under
 // ../shared/reference/iter8 loads, and YAML -> model -> YAML -> model (and JSON likewise) is the
 // identity.
+#include "test/testing/reference.h"
+
 #include <gtest/gtest.h>
 
 #include "api/convert.h"
 #include "api/document.h"
 #include "api/load.h"
 #include "api/validate.h"
-#include "test/testing/reference.h"
 
 namespace iter8::api {
 namespace {
@@ -31,14 +32,13 @@ bool IsIter8Resource(const Json& j) {
 // and testingPattern `A/B/n` (notification/slack3).
 bool ExpectedInvalid(const fs::path& p) {
   const std::string s = p.string();
-  for (const char* bad : {"handler/testdata/experiment3.yaml", "handler/testdata/experiment5.yaml",
-                          "handler/testdata/experiment9.yaml",
-                          "handler/testdata/notification/slack3.yaml"}) {
+  for (const char* bad :
+       {"handler/testdata/experiment3.yaml", "handler/testdata/experiment5.yaml",
+        "handler/testdata/experiment9.yaml", "handler/testdata/notification/slack3.yaml"}) {
     const std::string b = bad;
     if (s.size() >= b.size() && s.compare(s.size() - b.size(), b.size(), b) == 0) return true;
   }
-  return p.filename().string().rfind("invalid", 0) == 0 &&
-         s.find("/etc3") != std::string::npos &&
+  return p.filename().string().rfind("invalid", 0) == 0 && s.find("/etc3") != std::string::npos &&
          s.find("etc3--v0.1.1-alpha/test/data/invalid7.yaml") == std::string::npos;
 }
 
@@ -55,8 +55,8 @@ absl::StatusOr<Resource> Reload(const std::string& text) {
 TEST(ReferenceTest, EveryExperimentAndMetricLoadsAndRoundTrips) {
   ITER8_REQUIRE_REFERENCE();
   int loaded = 0, rejected = 0, v2alpha1 = 0;
-  for (const auto& path : ::iter8::testing::FilesUnder(ReferenceDir() / "iter8",
-                                                       {".yaml", ".yml", ".json"})) {
+  for (const auto& path :
+       ::iter8::testing::FilesUnder(ReferenceDir() / "iter8", {".yaml", ".yml", ".json"})) {
     auto docs = ParseDocuments(ReadFileOrDie(path), path.string());
     if (!docs.ok()) continue;  // not every reference file is YAML we read (e.g. templates)
     for (const Document& doc : *docs) {

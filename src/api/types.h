@@ -16,11 +16,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/time/time.h"
 #include "api/quantity.h"
@@ -88,8 +87,8 @@ struct VersionInfo {
 
 struct TaskSpec {
   std::string task;
-  std::string run;     // later iter8 (etc3 >= 0.1.30); kept for round trips
-  std::string if_;     // likewise
+  std::string run;      // later iter8 (etc3 >= 0.1.30); kept for round trips
+  std::string if_;      // likewise
   Json with = nullptr;  // task inputs, any JSON; null = absent
   Json extra = Json::object();
 };
@@ -301,9 +300,9 @@ struct ExperimentStatus {
 // Fields that exist only in `iter8.tools/v2alpha1`, kept so a v2alpha1 resource can be
 // written back as it was read (api/convert.h). Empty for resources read as v2alpha2.
 struct V2alpha1Fields {
-  std::string strategy_type;  // early form: Canary, A/B, A/B/N, Performance, BlueGreen
-  Json handlers = nullptr;    // strategy.handlers
-  std::string algorithm;      // strategy.weights.algorithm (early form)
+  std::string strategy_type;           // early form: Canary, A/B, A/B/N, Performance, BlueGreen
+  Json handlers = nullptr;             // strategy.handlers
+  std::string algorithm;               // strategy.weights.algorithm (early form)
   Json weight_distribution = nullptr;  // strategy.weights.weightDistribution
   bool max_iterations = false;         // duration.maxIterations (early form)
   bool single_reward = false;          // criteria.reward instead of rewards

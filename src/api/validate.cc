@@ -141,10 +141,16 @@ std::vector<FieldError> ValidateVersionInfo(const Experiment& e) {
   const size_t candidates = spec.version_info->candidates.size();
   bool candidates_ok = true;
   switch (pattern) {
-    case TestingPattern::kConformance: candidates_ok = candidates == 0; break;
+    case TestingPattern::kConformance:
+      candidates_ok = candidates == 0;
+      break;
     case TestingPattern::kCanary:
-    case TestingPattern::kAB: candidates_ok = candidates == 1; break;
-    case TestingPattern::kABN: candidates_ok = candidates >= 1; break;
+    case TestingPattern::kAB:
+      candidates_ok = candidates == 1;
+      break;
+    case TestingPattern::kABN:
+      candidates_ok = candidates >= 1;
+      break;
   }
   if (!candidates_ok) {
     errors.push_back({"/spec/versionInfo/candidates",
@@ -168,8 +174,8 @@ std::vector<FieldError> ValidateVersionInfo(const Experiment& e) {
     for (size_t i = 0; i < versions.size(); ++i) {
       const auto& ref = versions[i]->weight_obj_ref;
       if (ref && !ref->field_path.empty() && ref->field_path[0] != '.') {
-        std::string p = i == 0 ? "/spec/versionInfo/baseline"
-                               : StrCat("/spec/versionInfo/candidates/", i - 1);
+        std::string p =
+            i == 0 ? "/spec/versionInfo/baseline" : StrCat("/spec/versionInfo/candidates/", i - 1);
         errors.push_back({p + "/weightObjRef/fieldPath", "Fieldpaths must start with '.'"});
         break;
       }

@@ -68,9 +68,7 @@ TEST(DefaultsTest, KeepsUserValuesAndMetricDefaults) {
   EXPECT_EQ(m.spec.method, HttpMethod::kGet);
 }
 
-TEST(ValidateTest, ValidCanaryHasNoProblems) {
-  EXPECT_TRUE(Validate(Load(kCanary)).empty());
-}
+TEST(ValidateTest, ValidCanaryHasNoProblems) { EXPECT_TRUE(Validate(Load(kCanary)).empty()); }
 
 struct Rule {
   std::string name;
@@ -93,17 +91,19 @@ VersionDetail Version(const std::string& name) { return VersionDetail{name, {}, 
 INSTANTIATE_TEST_SUITE_P(
     Rules, ValidateRuleTest,
     ::testing::Values(
-        Rule{"NoVersionInfo", [](Experiment& e) { e.spec.version_info.reset(); },
+        Rule{"NoVersionInfo",
+             [](Experiment& e) { e.spec.version_info.reset(); },
              {"/spec/versionInfo", "No versionInfo in experiment"}},
-        Rule{"CanaryTwoCandidates",
-             [](Experiment& e) { e.spec.version_info->candidates.push_back(Version("v3")); },
-             {"/spec/versionInfo/candidates", "Invalid number of candidates for Canary experiment"}},
-        Rule{"CanaryNoCandidate", [](Experiment& e) { e.spec.version_info->candidates.clear(); },
-             {"/spec/versionInfo/candidates", "Invalid number of candidates for Canary experiment"}},
+        Rule{
+            "CanaryTwoCandidates",
+            [](Experiment& e) { e.spec.version_info->candidates.push_back(Version("v3")); },
+            {"/spec/versionInfo/candidates", "Invalid number of candidates for Canary experiment"}},
+        Rule{
+            "CanaryNoCandidate",
+            [](Experiment& e) { e.spec.version_info->candidates.clear(); },
+            {"/spec/versionInfo/candidates", "Invalid number of candidates for Canary experiment"}},
         Rule{"ConformanceWithCandidate",
-             [](Experiment& e) {
-               e.spec.strategy.testing_pattern = TestingPattern::kConformance;
-             },
+             [](Experiment& e) { e.spec.strategy.testing_pattern = TestingPattern::kConformance; },
              {"/spec/versionInfo/candidates",
               "Invalid number of candidates for Conformance experiment"}},
         Rule{"ABNWithoutCandidates",
@@ -143,33 +143,47 @@ INSTANTIATE_TEST_SUITE_P(
               "Unable to read version weights; insufficient number of weightObjectRef "
               "specified"}},
         Rule{"IntervalZero",
-             [](Experiment& e) { e.spec.duration = Duration{0, std::nullopt, std::nullopt, {}}; },
+             [](Experiment& e) {
+               e.spec.duration = Duration{0, std::nullopt, std::nullopt, {}};
+             },
              {"/spec/duration/intervalSeconds",
               "Invalid value: 0: should be greater than or equal to 1"}},
-        Rule{"MaxLoopsNegative",
-             [](Experiment& e) { e.spec.duration = Duration{std::nullopt, std::nullopt, -1, {}}; },
-             {"/spec/duration/maxLoops",
-              "Invalid value: -1: should be greater than or equal to 1"}},
+        Rule{
+            "MaxLoopsNegative",
+            [](Experiment& e) {
+              e.spec.duration = Duration{std::nullopt, std::nullopt, -1, {}};
+            },
+            {"/spec/duration/maxLoops", "Invalid value: -1: should be greater than or equal to 1"}},
         Rule{"IterationsZero",
-             [](Experiment& e) { e.spec.duration = Duration{std::nullopt, 0, std::nullopt, {}}; },
+             [](Experiment& e) {
+               e.spec.duration = Duration{std::nullopt, 0, std::nullopt, {}};
+             },
              {"/spec/duration/iterationsPerLoop",
               "Invalid value: 0: should be greater than or equal to 1"}},
         Rule{"WeightAbove100",
-             [](Experiment& e) { e.spec.strategy.weights = Weights{101, std::nullopt, {}}; },
+             [](Experiment& e) {
+               e.spec.strategy.weights = Weights{101, std::nullopt, {}};
+             },
              {"/spec/strategy/weights/maxCandidateWeight",
               "Invalid value: 101: should be less than or equal to 100"}},
         Rule{"IncrementNegative",
-             [](Experiment& e) { e.spec.strategy.weights = Weights{std::nullopt, -1, {}}; },
+             [](Experiment& e) {
+               e.spec.strategy.weights = Weights{std::nullopt, -1, {}};
+             },
              {"/spec/strategy/weights/maxCandidateWeightIncrement",
               "Invalid value: -1: should be greater than or equal to 0"}},
-        Rule{"EmptyTarget", [](Experiment& e) { e.spec.target.clear(); },
+        Rule{"EmptyTarget",
+             [](Experiment& e) { e.spec.target.clear(); },
              {"/spec/target", "Invalid value: \"\": should be at least 1 chars long"}},
         Rule{"UnknownConditionType",
-             [](Experiment& e) { e.status.conditions.push_back({"Done", {}, {}, "", "", {}}); },
+             [](Experiment& e) {
+               e.status.conditions.push_back({"Done", {}, {}, "", "", {}});
+             },
              {"/status/conditions/0/type",
               "Unsupported value: \"Done\": supported values: \"Completed\", \"Failed\", "
               "\"TargetAcquired\""}},
-        Rule{"NoName", [](Experiment& e) { e.metadata.name.clear(); },
+        Rule{"NoName",
+             [](Experiment& e) { e.metadata.name.clear(); },
              {"/metadata/name", "Required value: name or generateName is required"}},
         Rule{"TaskWithoutName",
              [](Experiment& e) { e.spec.strategy.actions["start"].push_back(TaskSpec{}); },

@@ -25,10 +25,10 @@ absl::StatusOr<api::Experiment> ResolveExperiment(const std::string& file, const
       return absl::InvalidArgumentError(
           "Missing experiment: give -f FILE (or -f - to read standard input)");
     }
-    return absl::UnavailableError(StrCat(
-        "cannot read experiment \"", name,
-        "\" by name: this build has no experiment store yet (local store and cluster access "
-        "come with `iter8 run` and `iter8 controller`); use -f FILE or -f -"));
+    return absl::UnavailableError(
+        StrCat("cannot read experiment \"", name,
+               "\" by name: this build has no experiment store yet (local store and cluster access "
+               "come with `iter8 run` and `iter8 controller`); use -f FILE or -f -"));
   }
   absl::StatusOr<std::vector<api::Document>> docs = ReadDocuments(file, in);
   if (!docs.ok()) return docs.status();
@@ -39,9 +39,9 @@ absl::StatusOr<api::Experiment> ResolveExperiment(const std::string& file, const
     if (!name.empty() && e->metadata.name != name) continue;
     return e;
   }
-  return absl::NotFoundError(
-      name.empty() ? StrCat(file, ": no Experiment in input")
-                   : StrCat(file, ": no Experiment named \"", name, "\" in input"));
+  return absl::NotFoundError(name.empty()
+                                 ? StrCat(file, ": no Experiment in input")
+                                 : StrCat(file, ": no Experiment named \"", name, "\" in input"));
 }
 
 bool ConditionTrue(const api::Experiment& e, std::string_view type) {
@@ -71,9 +71,9 @@ int RunDescribe(const DescribeOptions& options, IoStreams io) {
 }
 
 int RunAssert(const AssertOptions& options, IoStreams io) {
-  static const std::vector<std::string> kSupported = {
-      "completed", "noFailure", "winnerFound", "candidateWon", "winnerIs=<version>",
-      "targetAcquired"};
+  static const std::vector<std::string> kSupported = {"completed",          "noFailure",
+                                                      "winnerFound",        "candidateWon",
+                                                      "winnerIs=<version>", "targetAcquired"};
   if (options.conditions.empty()) {
     io.err << "Error: no condition given; use -c with one of: " << StrJoin(kSupported, ", ")
            << "\n";
@@ -83,8 +83,8 @@ int RunAssert(const AssertOptions& options, IoStreams io) {
     std::string l = Lower(c);
     if (l != "completed" && l != "nofailure" && l != "winnerfound" && l != "candidatewon" &&
         l != "targetacquired" && l.rfind("winneris=", 0) != 0) {
-      io.err << "Error: unknown condition \"" << c << "\"; supported: "
-             << StrJoin(kSupported, ", ") << "\n";
+      io.err << "Error: unknown condition \"" << c << "\"; supported: " << StrJoin(kSupported, ", ")
+             << "\n";
       return kExitUsage;
     }
   }
@@ -94,8 +94,8 @@ int RunAssert(const AssertOptions& options, IoStreams io) {
     return StatusExit(e.status());
   }
   const auto& analysis = e->status.analysis;
-  const bool winner_found = analysis && analysis->winner_assessment &&
-                            analysis->winner_assessment->data.winner_found;
+  const bool winner_found =
+      analysis && analysis->winner_assessment && analysis->winner_assessment->data.winner_found;
   const std::string winner = winner_found ? analysis->winner_assessment->data.winner : "";
   std::vector<std::string> failures;
   for (const auto& c : options.conditions) {
@@ -122,9 +122,9 @@ int RunAssert(const AssertOptions& options, IoStreams io) {
         for (const auto& v : e->spec.version_info->candidates) candidate |= v.name == winner;
       }
       if (!candidate) {
-        failures.push_back(winner_found ? StrCat("candidateWon: the winner is the baseline (",
-                                                 winner, ")")
-                                        : "candidateWon: no winner found");
+        failures.push_back(winner_found
+                               ? StrCat("candidateWon: the winner is the baseline (", winner, ")")
+                               : "candidateWon: no winner found");
       }
     } else if (l == "targetacquired") {
       if (!ConditionTrue(*e, api::kConditionTargetAcquired)) {
@@ -133,8 +133,8 @@ int RunAssert(const AssertOptions& options, IoStreams io) {
     } else {
       std::string want = c.substr(c.find('=') + 1);
       if (winner != want) {
-        failures.push_back(StrCat("winnerIs=", want, ": the winner is ",
-                                  winner_found ? winner : "not found"));
+        failures.push_back(
+            StrCat("winnerIs=", want, ": the winner is ", winner_found ? winner : "not found"));
       }
     }
   }

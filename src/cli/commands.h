@@ -26,8 +26,8 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
 struct DescribeOptions {
-  std::string file;       // -f: path or "-"
-  std::string name;       // positional NAME (read from a store; not available in this build)
+  std::string file;        // -f: path or "-"
+  std::string name;        // positional NAME (read from a store; not available in this build)
   std::string namespace_;  // -n
 };
 int RunDescribe(const DescribeOptions& options, IoStreams io);

@@ -73,16 +73,17 @@ TEST(DescribeCommandTest, ErrorsExitNonZeroWithReason) {
   EXPECT_NE(byname.err.find("no experiment store"), std::string::npos);
 
   Outcome metric = Call(RunDescribe, DescribeOptions{"-", "", ""},
-                    "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: m}\n");
+                        "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: m}\n");
   EXPECT_EQ(metric.code, kExitFailure);
   EXPECT_NE(metric.err.find("no Experiment in input"), std::string::npos) << metric.err;
 }
 
 TEST(AssertCommandTest, AllConditionsHold) {
-  Outcome r = Call(RunAssert,
-               AssertOptions{"-", "", "", {"completed", "noFailure", "winnerFound",
-                                           "candidateWon", "winnerIs=v2"}},
-               kCompletedCanary);
+  Outcome r = Call(
+      RunAssert,
+      AssertOptions{
+          "-", "", "", {"completed", "noFailure", "winnerFound", "candidateWon", "winnerIs=v2"}},
+      kCompletedCanary);
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out, "All conditions satisfied.\n");
 }
@@ -149,11 +150,11 @@ spec: {type: Counter}
 TEST(ValidateCommandTest, ReferenceSamplesAreValid) {
   ITER8_REQUIRE_REFERENCE();
   const auto dir = ::iter8::testing::ReferenceDir() / "iter8";
-  Outcome r = Call(RunValidate,
-               ValidateOptions{{(dir / "iter8/samples/kfserving/quickstart/experiment.yaml").string(),
-                                (dir / "iter8/samples/kfserving/quickstart/metrics.yaml").string(),
-                                (dir / "iter8-kfserving/samples/quickstart/experiment.yaml")
-                                    .string()}});
+  Outcome r = Call(
+      RunValidate,
+      ValidateOptions{{(dir / "iter8/samples/kfserving/quickstart/experiment.yaml").string(),
+                       (dir / "iter8/samples/kfserving/quickstart/metrics.yaml").string(),
+                       (dir / "iter8-kfserving/samples/quickstart/experiment.yaml").string()}});
   EXPECT_EQ(r.code, kExitOk) << r.err << r.out;
   EXPECT_NE(r.out.find("skipped Namespace (v1 is not an iter8 API)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("8 resources checked, 0 problems"), std::string::npos) << r.out;

@@ -163,8 +163,8 @@ std::string DescribeV2alpha2(const Experiment& e) {
     out += StrCat("Winning version: ", w.winner_found ? w.winner : "not found", "\n");
     if (pattern != TestingPattern::kConformance &&
         !e.status.version_recommended_for_promotion.empty()) {
-      out += StrCat("Version recommended for promotion: ",
-                    e.status.version_recommended_for_promotion, "\n");
+      out += StrCat(
+          "Version recommended for promotion: ", e.status.version_recommended_for_promotion, "\n");
     }
   }
   if (e.spec.criteria && !e.spec.criteria->rewards.empty() && analysis &&
@@ -202,10 +202,10 @@ std::string DescribeV2alpha1(const Experiment& e) {
   if (completed <= 0) return out;
   const auto& analysis = e.status.analysis;
   out += "\n******\n";
-  bool found = analysis && analysis->winner_assessment &&
-               analysis->winner_assessment->data.winner_found;
-  out += StrCat("Winning version: ",
-                found ? analysis->winner_assessment->data.winner : "not found", "\n");
+  bool found =
+      analysis && analysis->winner_assessment && analysis->winner_assessment->data.winner_found;
+  out += StrCat("Winning version: ", found ? analysis->winner_assessment->data.winner : "not found",
+                "\n");
   if (HasObjectiveTable(e)) {
     out += "\n******\nObjectives\n";
     out += ObjectiveTable(e);

@@ -55,8 +55,8 @@ TEST(DescribeTest, MatchesIter8ctlV014GoldenOutputs) {
 
 TEST(DescribeTest, MatchesIter8ctlV010AlphaGoldenOutputs) {
   ITER8_REQUIRE_REFERENCE();
-  CheckGoldens(ReferenceDir() / "iter8/iter8ctl--v0.1.0-alpha/testdata",
-               DescribeFormat::kV2alpha1, 10);
+  CheckGoldens(ReferenceDir() / "iter8/iter8ctl--v0.1.0-alpha/testdata", DescribeFormat::kV2alpha1,
+               10);
 }
 
 TEST(DescribeTest, NotStartedExperimentShowsOnlyOverviewAndProgress) {

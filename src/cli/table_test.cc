@@ -31,8 +31,7 @@ TEST(WrapWordsTest, MinimumRaggedness) {
             (std::vector<std::string>{"iter8-knative/mean-latency <=", "50.000"}));
   // A word longer than the limit raises the limit.
   EXPECT_EQ(WrapWords("iter8-knative/95th-percentile-tail-latency <= 100.000", 30),
-            (std::vector<std::string>{"iter8-knative/95th-percentile-tail-latency",
-                                      "<= 100.000"}));
+            (std::vector<std::string>{"iter8-knative/95th-percentile-tail-latency", "<= 100.000"}));
   EXPECT_EQ(WrapWords("short", 30), (std::vector<std::string>{"short"}));
   EXPECT_EQ(WrapWords("", 30), (std::vector<std::string>{""}));
 }
@@ -45,8 +44,8 @@ namespace {
 
 TEST(TableTest, NumbersAlignRightEverythingElseLeft) {
   Table t({"h"});
-  for (const char* cell : {"1", "-2.5", "1,234", "12,345.67", "1234567", "007", "1,23", "1.",
-                           ".5", "24.454 *", "true", "1,2345", "--1"}) {
+  for (const char* cell : {"1", "-2.5", "1,234", "12,345.67", "1234567", "007", "1,23", "1.", ".5",
+                           "24.454 *", "true", "1,2345", "--1"}) {
     t.AddRow({cell});
   }
   EXPECT_EQ(t.Render(),

@@ -11,12 +11,12 @@
 #define ITER8_STATUS_CONCAT(a, b) ITER8_STATUS_CONCAT_INNER(a, b)
 
 // Evaluates `expr` (an absl::Status); returns it from the enclosing function if not OK.
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    ::absl::Status _iter8_status = (expr);     \
-    if (!_iter8_status.ok()) {                 \
-      return _iter8_status;                    \
-    }                                          \
+#define RETURN_IF_ERROR(expr)              \
+  do {                                     \
+    ::absl::Status _iter8_status = (expr); \
+    if (!_iter8_status.ok()) {             \
+      return _iter8_status;                \
+    }                                      \
   } while (false)
 
 // `ASSIGN_OR_RETURN(auto x, StatusOrExpr());` declares/assigns x or returns the error.

@@ -26,14 +26,12 @@ void Append(std::string& out, const char (&v)[N]) {
   out.append(v, std::char_traits<char>::length(v));
 }
 template <typename T>
-  requires std::same_as<T, const char*> || std::same_as<T, char*>
-void Append(std::string& out, T v) {
-  out.append(v);
-}
+requires std::same_as<T, const char*> || std::same_as<T, char*>
+void Append(std::string& out, T v) { out.append(v); }
 inline void Append(std::string& out, char c) { out.push_back(c); }
 template <typename T>
-  requires std::integral<T> && (!std::same_as<T, char>) && (!std::same_as<T, bool>)
-void Append(std::string& out, T v) {
+requires std::integral<T> &&
+    (!std::same_as<T, char>)&&(!std::same_as<T, bool>)void Append(std::string& out, T v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);
   out.append(buf, r.ptr);
@@ -93,8 +91,8 @@ inline std::vector<std::string> StrSplit(std::string_view s, char sep) {
   size_t start = 0;
   while (true) {
     size_t p = s.find(sep, start);
-    out.emplace_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos
-                                                                  : p - start));
+    out.emplace_back(
+        s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
     if (p == std::string_view::npos) break;
     start = p + 1;
   }

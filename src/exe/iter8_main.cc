@@ -1,14 +1,14 @@
 // iter8: metrics-driven experiments and progressive delivery for ML models.
-#include <iostream>
-
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
   using namespace iter8::cli;
-  CLI::App app{"iter8: metrics-driven experiments, progressive delivery and automated rollouts "
-               "for ML models"};
+  CLI::App app{
+      "iter8: metrics-driven experiments, progressive delivery and automated rollouts "
+      "for ML models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(ITER8_VERSION));
 

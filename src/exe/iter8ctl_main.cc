@@ -1,7 +1,6 @@
 // iter8ctl: describe and assert Iter8 experiments (compatible with the original iter8ctl).
-#include <iostream>
-
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "cli/commands.h"
 

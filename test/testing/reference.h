@@ -6,22 +6,22 @@
 // Test-only; thread-safe.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 namespace iter8::testing {
 
 inline std::filesystem::path ReferenceDir() { return ITER8_REFERENCE_DIR; }
 
 // Fails the current test (fatally) when the reference data is absent.
-#define ITER8_REQUIRE_REFERENCE()                                                          \
-  ASSERT_TRUE(std::filesystem::is_directory(::iter8::testing::ReferenceDir() / "iter8"))   \
-      << "reference data not found at " << ::iter8::testing::ReferenceDir()                 \
+#define ITER8_REQUIRE_REFERENCE()                                                            \
+  ASSERT_TRUE(std::filesystem::is_directory(::iter8::testing::ReferenceDir() / "iter8"))     \
+      << "reference data not found at " << ::iter8::testing::ReferenceDir()                  \
       << "/iter8: these compatibility tests need ../shared/reference beside the repository " \
          "(or configure -DITER8_REFERENCE_DIR=...)"
 
