@@ -12,7 +12,6 @@ printf '%s\n' "${units[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p build/debug
   >build/debug/clang-tidy.log 2>&1 || status=$?
 if ((status != 0)) || grep -qE "(error|warning):" build/debug/clang-tidy.log; then
   grep -E "(error|warning):" build/debug/clang-tidy.log || tail -20 build/debug/clang-tidy.log
-  cat build/debug/clang-tidy.log
   echo "clang-tidy found problems" >&2
   exit 1
 fi
