@@ -58,7 +58,40 @@ int StatusExit(const absl::Status& s) {
              : kExitFailure;
 }
 
+constexpr char kIter8ctlUsage[] =
+    "Usage of describe:\n"
+    "  -f string\n"
+    "    \tabsolute path to experiment yaml file, or - for console input (stdin)\n";
+
 }  // namespace
+
+int Iter8ctlArgumentErrors(const std::vector<std::string>& args, std::ostream& err) {
+  static const std::vector<std::string> kCommands = {"describe", "assert", "help",
+                                                     "--help",   "-h",     "--version"};
+  if (args.empty() || std::find(kCommands.begin(), kCommands.end(), args[0]) == kCommands.end()) {
+    err << "expected 'describe' subcommand\n" << kIter8ctlUsage;
+    return kExitUsage;
+  }
+  if (args[0] != "describe") return -1;
+  if (args.size() == 1) {
+    err << "Missing experiment\n" << kIter8ctlUsage;
+    return kExitUsage;
+  }
+  static const std::vector<std::string> kFlags = {"f", "file", "n", "namespace", "h", "help"};
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.size() < 2 || a[0] != '-') continue;
+    size_t start = a.find_first_not_of('-');
+    if (start == std::string::npos) continue;  // "--" ends the flags
+    std::string name =
+        a.substr(start, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - start);
+    if (std::find(kFlags.begin(), kFlags.end(), name) == kFlags.end()) {
+      err << "flag provided but not defined: -" << name << "\n" << kIter8ctlUsage;
+      return kExitUsage;
+    }
+  }
+  return -1;
+}
 
 int RunDescribe(const DescribeOptions& options, IoStreams io) {
   absl::StatusOr<api::Experiment> e = ResolveExperiment(options.file, options.name, io.in);

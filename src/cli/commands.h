@@ -25,6 +25,12 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
+// The original iter8ctl's argument errors, reproduced byte for byte on `err` (its golden
+// error-*.txt outputs): no or unknown subcommand, an undefined flag of `describe`, `describe`
+// without arguments. Returns kExitUsage when one of them applies (the original exited 0), or
+// -1 when the arguments should go on to the regular parser. `args` excludes the program name.
+int Iter8ctlArgumentErrors(const std::vector<std::string>& args, std::ostream& err);
+
 struct DescribeOptions {
   std::string file;        // -f: path or "-"
   std::string name;        // positional NAME (read from a store; not available in this build)

@@ -78,6 +78,39 @@ TEST(DescribeCommandTest, ErrorsExitNonZeroWithReason) {
   EXPECT_NE(metric.err.find("no Experiment in input"), std::string::npos) << metric.err;
 }
 
+// The original iter8ctl's argument errors, byte for byte (golden error-*.txt files).
+TEST(Iter8ctlArgumentsTest, MatchOriginalErrorGoldens) {
+  ITER8_REQUIRE_REFERENCE();
+  struct Case {
+    const char* golden;
+    std::vector<std::string> args;
+  };
+  const std::vector<Case> cases = {
+      {"error-invalid-subcommand.txt", {"invalid"}},
+      {"error-no-flags.txt", {}},
+      {"error-undefined-flag.txt", {"describe", "-name", "x"}},
+  };
+  for (const char* dir : {"iter8/iter8ctl/testdata", "iter8/iter8ctl--v0.1.0-alpha/testdata"}) {
+    for (const auto& c : cases) {
+      SCOPED_TRACE(std::string(dir) + "/" + c.golden);
+      std::ostringstream err;
+      EXPECT_EQ(Iter8ctlArgumentErrors(c.args, err), kExitUsage);
+      EXPECT_EQ(err.str(),
+                ::iter8::testing::ReadFileOrDie(::iter8::testing::ReferenceDir() / dir / c.golden));
+    }
+  }
+}
+
+TEST(Iter8ctlArgumentsTest, ValidArgumentsGoOnToTheParser) {
+  std::ostringstream err;
+  EXPECT_EQ(Iter8ctlArgumentErrors({"describe", "-f", "-"}, err), -1);
+  EXPECT_EQ(Iter8ctlArgumentErrors({"describe", "--file=x.yaml", "-n", "ns"}, err), -1);
+  EXPECT_EQ(Iter8ctlArgumentErrors({"assert", "-c", "completed", "-f", "x"}, err), -1);
+  EXPECT_EQ(err.str(), "");
+  EXPECT_EQ(Iter8ctlArgumentErrors({"describe"}, err), kExitUsage);
+  EXPECT_EQ(err.str().rfind("Missing experiment\nUsage of describe:\n", 0), 0u);
+}
+
 TEST(AssertCommandTest, AllConditionsHold) {
   Outcome r = Call(
       RunAssert,

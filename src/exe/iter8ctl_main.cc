@@ -1,11 +1,17 @@
 // iter8ctl: describe and assert Iter8 experiments (compatible with the original iter8ctl).
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
   using namespace iter8::cli;
+  if (int code = Iter8ctlArgumentErrors(std::vector<std::string>(argv + 1, argv + argc), std::cerr);
+      code >= 0) {
+    return code;
+  }
   CLI::App app{"iter8ctl: describe Iter8 experiments and assert conditions on them"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(ITER8_VERSION));
