@@ -20,16 +20,8 @@ int main(int argc, char** argv) {
 
   DescribeOptions describe;
   CLI::App* d = app.add_subcommand("describe", "Same as `iter8ctl describe`");
-  d->add_option("-f,--file", describe.file, "experiment file, or - for stdin");
-  d->add_option("name", describe.name, "experiment name");
-  d->add_option("-n,--namespace", describe.namespace_, "namespace of the experiment");
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? kExitOk : kExitUsage;
-  }
+  iter8::exe::AddExperimentSelector(d, &describe.file, &describe.name, &describe.namespace_);
+  if (int code = iter8::exe::Parse(app, argc, argv); code >= 0) return code;
   IoStreams io{std::cin, std::cout, std::cerr};
   if (v->parsed()) return RunValidate(validate, io);
   return RunDescribe(describe, io);

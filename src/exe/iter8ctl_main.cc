@@ -18,10 +18,7 @@ int main(int argc, char** argv) {
 
   DescribeOptions describe;
   CLI::App* d = app.add_subcommand("describe", "Describe an Iter8 experiment");
-  d->add_option("-f,--file", describe.file,
-                "experiment YAML or JSON file, or - for console input (stdin)");
-  d->add_option("name", describe.name, "experiment name (selects it within -f input)");
-  d->add_option("-n,--namespace", describe.namespace_, "namespace of the experiment");
+  iter8::exe::AddExperimentSelector(d, &describe.file, &describe.name, &describe.namespace_);
 
   AssertOptions assert_opts;
   CLI::App* a = app.add_subcommand("assert", "Assert conditions for an Iter8 experiment");
@@ -29,16 +26,9 @@ int main(int argc, char** argv) {
                 "completed, noFailure, winnerFound, candidateWon, winnerIs=<version>, "
                 "targetAcquired (repeatable)")
       ->delimiter(',');
-  a->add_option("-f,--file", assert_opts.file, "experiment file, or - for stdin");
-  a->add_option("name", assert_opts.name, "experiment name");
-  a->add_option("-n,--namespace", assert_opts.namespace_, "namespace of the experiment");
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? kExitOk : kExitUsage;
-  }
+  iter8::exe::AddExperimentSelector(a, &assert_opts.file, &assert_opts.name,
+                                    &assert_opts.namespace_);
+  if (int code = iter8::exe::Parse(app, argc, argv); code >= 0) return code;
   IoStreams io{std::cin, std::cout, std::cerr};
   if (d->parsed()) return RunDescribe(describe, io);
   return RunAssert(assert_opts, io);
