@@ -1,8 +1,8 @@
 // iter8: metrics-driven experiments and progressive delivery for ML models.
-#include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "exe/cli_options.h"
 
 int main(int argc, char** argv) {
   using namespace iter8::cli;

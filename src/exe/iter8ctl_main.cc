@@ -1,10 +1,10 @@
 // iter8ctl: describe and assert Iter8 experiments (compatible with the original iter8ctl).
-#include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "exe/cli_options.h"
 
 int main(int argc, char** argv) {
   using namespace iter8::cli;
