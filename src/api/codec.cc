@@ -657,6 +657,12 @@ std::vector<const VersionDetail*> AllVersions(const ExperimentSpec& spec) {
   return out;
 }
 
+std::vector<std::string> VersionNames(const ExperimentSpec& spec) {
+  std::vector<std::string> names;
+  for (const VersionDetail* v : AllVersions(spec)) names.push_back(v->name);
+  return names;
+}
+
 Decoded<Experiment> DecodeExperiment(const Json& json) {
   Ctx c;
   Decoded<Experiment> d;

@@ -336,5 +336,7 @@ std::string_view ToString(Stage v);
 
 // All versions in the original's order: baseline first, then candidates.
 std::vector<const VersionDetail*> AllVersions(const ExperimentSpec& spec);
+// Their names, in the same order.
+std::vector<std::string> VersionNames(const ExperimentSpec& spec);
 
 }  // namespace iter8::api

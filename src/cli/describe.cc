@@ -14,12 +14,6 @@ using api::TestingPattern;
 
 constexpr int kDecimals = 3;
 
-std::vector<std::string> VersionNames(const Experiment& e) {
-  std::vector<std::string> names;
-  for (const auto* v : api::AllVersions(e.spec)) names.push_back(v->name);
-  return names;
-}
-
 std::optional<api::Quantity> MetricValue(const Experiment& e, const std::string& metric,
                                          const std::string& version) {
   const auto& analysis = e.status.analysis;
@@ -46,7 +40,7 @@ bool HasObjectiveTable(const Experiment& e) {
 }
 
 std::string ObjectiveTable(const Experiment& e) {
-  std::vector<std::string> versions = VersionNames(e);
+  std::vector<std::string> versions = api::VersionNames(e.spec);
   std::vector<std::string> header = {"Objective"};
   header.insert(header.end(), versions.begin(), versions.end());
   Table t(header);
@@ -72,7 +66,7 @@ bool HasMetricsTable(const Experiment& e) {
 }
 
 std::string MetricsTable(const Experiment& e) {
-  std::vector<std::string> versions = VersionNames(e);
+  std::vector<std::string> versions = api::VersionNames(e.spec);
   std::vector<std::string> header = {"Metric"};
   header.insert(header.end(), versions.begin(), versions.end());
   Table t(header);
@@ -90,7 +84,7 @@ std::string MetricsTable(const Experiment& e) {
 }
 
 std::string RewardTable(const Experiment& e) {
-  std::vector<std::string> versions = VersionNames(e);
+  std::vector<std::string> versions = api::VersionNames(e.spec);
   std::vector<std::string> header = {"Reward"};
   header.insert(header.end(), versions.begin(), versions.end());
   Table t(header);
@@ -157,7 +151,8 @@ std::string DescribeV2alpha2(const Experiment& e) {
           "> Otherwise, there is no winner.\n";
     }
     if (pattern != TestingPattern::kConformance && e.spec.version_info) {
-      out += StrCat("App versions in this experiment: [", StrJoin(VersionNames(e), " "), "]\n");
+      out += StrCat("App versions in this experiment: [", StrJoin(api::VersionNames(e.spec), " "),
+                    "]\n");
     }
     const auto& w = analysis->winner_assessment->data;
     out += StrCat("Winning version: ", w.winner_found ? w.winner : "not found", "\n");
