@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "analytics/builtin_hists.h"
+#include "analytics/classic.h"
 #include "api/document.h"
 #include "api/load.h"
 #include "api/validate.h"
@@ -27,6 +29,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           (void)iter8::api::Validate(res);
           if constexpr (std::is_same_v<std::decay_t<decltype(res)>, iter8::api::Experiment>) {
             (void)iter8::cli::Describe(res, iter8::cli::DescribeFormatFor(res));
+            // Analytics on whatever the document holds: the recorded values, or the builtin
+            // metrics derived from collected histograms.
+            iter8::api::AggregatedMetricsAnalysis aggregated;
+            if (res.status.analysis) {
+              if (res.status.analysis->aggregated_metrics) {
+                aggregated = *res.status.analysis->aggregated_metrics;
+              }
+              auto builtin =
+                  iter8::analytics::BuiltinMetrics(res.status.analysis->aggregated_builtin_hists);
+              if (builtin.ok()) aggregated = *builtin;
+            }
+            iter8::SequenceRandom random({0.25, 0.75});
+            (void)iter8::analytics::ClassicEngine().Analyze({res, aggregated}, random);
           }
         },
         *r);

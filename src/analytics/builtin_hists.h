@@ -1,0 +1,33 @@
+// File: analytics/builtin_hists.h
+//
+// The original's builtin metrics (provider `iter8`, spec.md 2.6), derived from the Fortio
+// results that the `metrics/collect` task stores in `status.analysis.aggregatedBuiltinHists`:
+// per version `{DurationHistogram: {Count, Sum, Max, Data: [{Start, End, Count}]}, RetCodes}`.
+//
+//   iter8-system/request-count   Count
+//   iter8-system/error-count     responses with a code >= 400
+//   iter8-system/error-rate      error-count / request-count (absent when Count is 0)
+//   iter8-system/mean-latency    1000 * Sum / Count, in milliseconds
+//   iter8-system/latency-<p>th-percentile for p in 50, 75, 90, 95, 99, in milliseconds
+//
+// Percentiles: the original drew 10 uniform samples per request inside each bucket (numpy,
+// seed 17) and took numpy's percentile of them. Here the same number of points is spread evenly
+// inside each bucket instead, which is the expectation of those draws and deterministic; values
+// agree with the original's to within the sampling noise of its draws.
+//
+// Pure; thread-safe.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "api/types.h"
+
+namespace iter8::analytics {
+
+inline constexpr char kBuiltinNamespace[] = "iter8-system";
+
+// Aggregated values for every builtin metric and every version present in `hists` (the
+// `aggregatedBuiltinHists` object, whose `data` maps version -> Fortio result). Malformed
+// input is an error naming the JSON pointer of the bad field.
+absl::StatusOr<api::AggregatedMetricsAnalysis> BuiltinMetrics(const api::Json& hists);
+
+}  // namespace iter8::analytics
