@@ -1,0 +1,47 @@
+// File: metrics/provider.h
+//
+// The contract between experiments and metric backends: for one Metric and one version, the
+// value of this iteration, or a clear reason why there is none. "Unavailable" is never a silent
+// zero: the engine treats it as missing data (no evidence either way), never as a good value.
+//
+// Backends live in their own files: http (REST + jq, the original's generic provider), mock
+// (the original's mock levels), builtin (the local proxy's counters, later).
+//
+// A provider object may be shared between threads only if its class says so; a QueryContext
+// is a value owned by the caller.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "api/types.h"
+
+namespace iter8::metrics {
+
+struct QueryContext {
+  absl::Time start;  // status.startTime of the experiment
+  absl::Time now;
+  bool v2alpha1 = false;  // `$interval` instead of `$elapsedTime`
+};
+
+struct MetricResult {
+  std::optional<double> value;
+  std::string unavailable;  // why there is no value (empty when there is one)
+  std::string request;      // the rendered request, for decision records and `metric get`
+  std::string response;     // the raw reply (bounded), for `-v` and records
+
+  static MetricResult Value(double v) { return MetricResult{v, "", "", ""}; }
+  static MetricResult Unavailable(std::string why) {
+    return MetricResult{std::nullopt, std::move(why), "", ""};
+  }
+};
+
+class MetricProvider {
+ public:
+  virtual ~MetricProvider() = default;
+  virtual MetricResult Query(const api::Metric& metric, const api::VersionDetail& version,
+                             const QueryContext& context) = 0;
+};
+
+}  // namespace iter8::metrics
