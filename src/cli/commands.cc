@@ -7,7 +7,10 @@
 #include "api/validate.h"
 #include "cli/describe.h"
 #include "cli/input.h"
+#include "common/random.h"
 #include "common/strings.h"
+#include "metrics/http_provider.h"
+#include "metrics/mock_provider.h"
 
 namespace iter8::cli {
 namespace {
@@ -229,6 +232,83 @@ int RunValidate(const ValidateOptions& options, IoStreams io) {
   io.out << resources << " resource" << (resources == 1 ? "" : "s") << " checked, " << problems
          << " problem" << (problems == 1 ? "" : "s") << "\n";
   return problems == 0 ? kExitOk : kExitFailure;
+}
+
+int RunMetricGet(const MetricGetOptions& options, IoStreams io) {
+  if (options.file.empty() || options.version.empty()) {
+    io.err << "Error: give the metric with -f FILE and the version with --version NAME\n";
+    return kExitUsage;
+  }
+  api::VersionDetail version;
+  version.name = options.version;
+  for (const auto& kv : options.vars) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      io.err << "Error: --var expects NAME=VALUE, got \"" << kv << "\"\n";
+      return kExitUsage;
+    }
+    version.variables.push_back({kv.substr(0, eq), kv.substr(eq + 1), {}});
+  }
+  absl::StatusOr<std::vector<api::Document>> docs = ReadDocuments(options.file, io.in);
+  if (!docs.ok()) {
+    io.err << "Error: " << docs.status().message() << "\n";
+    return kExitFailure;
+  }
+  std::optional<api::Metric> metric;
+  for (const api::Document& doc : *docs) {
+    if (!doc.json.is_object() || doc.json.value("kind", "") != "Metric") continue;
+    absl::StatusOr<api::Metric> m = api::LoadMetric(doc);
+    if (!m.ok()) {
+      io.err << "Error: " << m.status().message() << "\n";
+      return kExitFailure;
+    }
+    if (options.name.empty() || m->metadata.name == options.name) {
+      metric = *m;
+      break;
+    }
+  }
+  if (!metric) {
+    io.err << "Error: " << options.file << ": no Metric"
+           << (options.name.empty() ? "" : " named \"" + options.name + "\"") << " in input\n";
+    return kExitFailure;
+  }
+  api::ApplyDefaults(&*metric);
+  const absl::Time now = absl::Now();
+  metrics::QueryContext ctx{now - absl::Seconds(options.elapsed_seconds), now,
+                            metric->api_version == api::kV2alpha1};
+  if (!options.start.empty()) {
+    absl::StatusOr<absl::Time> start = api::ParseRfc3339(options.start);
+    if (!start.ok()) {
+      io.err << "Error: --start: " << start.status().message() << "\n";
+      return kExitUsage;
+    }
+    ctx.start = *start;
+  }
+  metrics::MetricResult result;
+  if (!metric->spec.mock.empty()) {
+    Mt19937Random random(static_cast<uint64_t>(absl::ToUnixNanos(now)));
+    result = metrics::MockProvider(random).Query(*metric, version, ctx);
+  } else if (metric->spec.provider == "iter8") {
+    result = metrics::MetricResult::Unavailable(
+        "builtin metric: its values come from the traffic iter8 collects during an experiment");
+  } else {
+    metrics::HttpProviderOptions po;
+    po.http.verify_tls = !options.insecure_skip_tls_verify;
+    po.http.ca_file = options.ca_file;
+    po.http.timeout = absl::Seconds(options.timeout_seconds);
+    po.prometheus_url = options.prometheus_url;
+    metrics::EnvSecretSource secrets;
+    result = metrics::HttpProvider(po, &secrets).Query(*metric, version, ctx);
+  }
+  if (!result.request.empty()) io.out << "request: " << result.request << "\n";
+  if (options.verbose && !result.response.empty())
+    io.out << "response: " << result.response << "\n";
+  if (!result.value) {
+    io.out << "unavailable: " << result.unavailable << "\n";
+    return kExitFailure;
+  }
+  io.out << "value: " << StrCat(*result.value) << "\n";
+  return kExitOk;
 }
 
 }  // namespace iter8::cli

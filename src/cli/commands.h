@@ -55,4 +55,22 @@ struct ValidateOptions {
 };
 int RunValidate(const ValidateOptions& options, IoStreams io);
 
+// `iter8 metric get`: evaluates one metric for one version as an experiment would and prints
+// the rendered request, the raw response (verbose), and the value or why it is unavailable
+// (exit 1). Secrets come from the environment (metrics/secrets.h).
+struct MetricGetOptions {
+  std::string file;
+  std::string name;               // which Metric in the file (default: the first)
+  std::string version;            // version name ($name)
+  std::vector<std::string> vars;  // k=v version variables
+  std::string start;              // RFC 3339; default: `elapsed_seconds` before now
+  int elapsed_seconds = 60;
+  bool verbose = false;
+  bool insecure_skip_tls_verify = false;
+  std::string ca_file;
+  std::string prometheus_url;  // v2alpha1 metrics without urlTemplate
+  double timeout_seconds = 5;
+};
+int RunMetricGet(const MetricGetOptions& options, IoStreams io);
+
 }  // namespace iter8::cli

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <httplib.h>
+
+#include <chrono>
 #include <sstream>
+#include <thread>
 
 #include "test/testing/reference.h"
 
@@ -191,6 +195,77 @@ TEST(ValidateCommandTest, ReferenceSamplesAreValid) {
   EXPECT_EQ(r.code, kExitOk) << r.err << r.out;
   EXPECT_NE(r.out.find("skipped Namespace (v1 is not an iter8 API)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("8 resources checked, 0 problems"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace iter8::cli
+
+namespace iter8::cli {
+namespace {
+
+TEST(MetricGetCommandTest, MockMetricValue) {
+  const std::string metric =
+      "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: m}\n"
+      "spec:\n  type: Counter\n  mock: [{name: v1, level: \"2.5\"}]\n";
+  MetricGetOptions o;
+  o.file = "-";
+  o.version = "v1";
+  o.elapsed_seconds = 10;
+  Outcome r = Call(RunMetricGet, o, metric);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_NE(r.out.find("value: 25\n"), std::string::npos) << r.out;
+  o.version = "v9";
+  Outcome missing = Call(RunMetricGet, o, metric);
+  EXPECT_EQ(missing.code, kExitFailure);
+  EXPECT_NE(missing.out.find("unavailable: mock metric m has no level for version v9"),
+            std::string::npos)
+      << missing.out;
+}
+
+TEST(MetricGetCommandTest, HttpMetricShowsRequestResponseAndValue) {
+  httplib::Server server;
+  server.Get("/api/v1/query", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(
+        R"({"status":"success","data":{"result":[{"value":[1,")" +
+            std::to_string(req.get_param_value("query").size()) + R"("]}]}})",
+        "application/json");
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::string metric =
+      "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: m}\nspec:\n"
+      "  urlTemplate: http://127.0.0.1:" + std::to_string(port) + "/api/v1/query\n"
+      "  jqExpression: .data.result[0].value[1] | tonumber\n"
+      "  params: [{name: query, value: \"x{rev='$revision'}[${elapsedTime}s]\"}]\n";
+  MetricGetOptions o;
+  o.file = "-";
+  o.version = "v1";
+  o.vars = {"revision=r-1"};
+  o.elapsed_seconds = 30;
+  o.verbose = true;
+  Outcome r = Call(RunMetricGet, o, metric);
+  server.stop();
+  t.join();
+  EXPECT_EQ(r.code, kExitOk) << r.err << r.out;
+  // x{rev='r-1'}[30s] is 17 characters: the server saw the rendered query.
+  EXPECT_NE(r.out.find("request: GET http://127.0.0.1:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("response: {\"status\":\"success\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("value: 17\n"), std::string::npos) << r.out;
+}
+
+TEST(MetricGetCommandTest, BadFlags) {
+  MetricGetOptions o;
+  o.file = "-";
+  o.version = "v1";
+  o.vars = {"novalue"};
+  EXPECT_EQ(Call(RunMetricGet, o, "").code, kExitUsage);
+  o.vars.clear();
+  o.start = "yesterday";
+  Outcome r = Call(RunMetricGet, o,
+                   "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: m}\n");
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("--start"), std::string::npos);
 }
 
 }  // namespace
