@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(clang libclang-rt-14-dev clang-format clang-tidy openssl)
+  packages+=(clang libclang-rt-14-dev clang-format clang-tidy openssl prometheus)
 fi
 
 missing=()
