@@ -27,13 +27,16 @@ struct QueryContext {
 
 struct MetricResult {
   std::optional<double> value;
+  // The number of observations behind the value when the backend knows it (requests for a
+  // rate or a mean), for the sequential engine; nullopt when unknown.
+  std::optional<double> sample_size;
   std::string unavailable;  // why there is no value (empty when there is one)
   std::string request;      // the rendered request, for decision records and `metric get`
   std::string response;     // the raw reply (bounded), for `-v` and records
 
-  static MetricResult Value(double v) { return MetricResult{v, "", "", ""}; }
+  static MetricResult Value(double v) { return MetricResult{v, std::nullopt, "", "", ""}; }
   static MetricResult Unavailable(std::string why) {
-    return MetricResult{std::nullopt, std::move(why), "", ""};
+    return MetricResult{std::nullopt, std::nullopt, std::move(why), "", ""};
   }
 };
 
