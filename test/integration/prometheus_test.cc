@@ -11,8 +11,10 @@
 #include "api/document.h"
 #include "api/load.h"
 #include "api/validate.h"
+#include "metrics/evidence.h"
 #include "metrics/http_client.h"
 #include "metrics/http_provider.h"
+#include "metrics/mock_provider.h"
 #include "test/testing/process.h"
 #include "test/testing/reference.h"
 
@@ -237,6 +239,41 @@ TEST_F(PrometheusTest, UnknownRevisionReadsZeroRequestsAndNoRatio) {
   auto r = provider.Query(bad, v, ctx);
   EXPECT_FALSE(r.value);
   EXPECT_NE(r.unavailable.find("HTTP 400"), std::string::npos) << r.unavailable;
+}
+
+TEST_F(PrometheusTest, BucketCountsForQuantileObjectives) {
+  metrics::HttpClient client;
+  const Traffic& t = kTraffic[0];
+  auto buckets =
+      metrics::ReadPrometheusBuckets(client, Url(), "revision_app_request_latencies",
+                                     "revision_name='" + t.revision + "'", kWindow, end_);
+  ASSERT_TRUE(buckets.ok()) << buckets.status();
+  ASSERT_EQ(buckets->upper_bounds.size(), std::size(kLe) + 1);
+  const double total = (t.rate_2xx + t.rate_5xx) * kWindow;
+  for (size_t i = 0; i < std::size(kLe); ++i) {
+    EXPECT_EQ(buckets->upper_bounds[i], kLe[i]);
+    EXPECT_NEAR(buckets->counts[i], total * t.cumulative[i], 1e-6 * total);
+  }
+  EXPECT_TRUE(std::isinf(buckets->upper_bounds.back()));
+  EXPECT_NEAR(buckets->counts.back(), total, 1e-6 * total);
+  auto none = metrics::ReadPrometheusBuckets(client, Url(), "revision_app_request_latencies",
+                                             "revision_name='nope'", kWindow, end_);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound) << none.status();
+}
+
+TEST_F(PrometheusTest, ErrorRateComesWithItsRequestCount) {
+  auto metrics = Load("kfserving-revision.yaml");
+  metrics::HttpProvider provider(metrics::HttpProviderOptions{}, nullptr);
+  metrics::QueryContext ctx{absl::FromUnixSeconds(end_ - kWindow), absl::FromUnixSeconds(end_),
+                            false};
+  api::VersionDetail v;
+  v.name = "rev-1";
+  v.variables = {{"revision", "rev-1", {}}};
+  metrics::MetricResult r = metrics::QueryWithSampleSize(provider, metrics.at("error-rate"),
+                                                         &metrics.at("request-count"), v, ctx);
+  ASSERT_TRUE(r.value) << r.unavailable;
+  ASSERT_TRUE(r.sample_size);
+  EXPECT_NEAR(*r.sample_size, 4.1 * kWindow, 1e-6 * 4.1 * kWindow);
 }
 
 }  // namespace
