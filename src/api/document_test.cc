@@ -47,6 +47,7 @@ TEST(DocumentTest, ParsesJsonText) {
 struct Bad {
   std::string text;
   std::string expect;  // substring of the error
+  friend void PrintTo(const Bad& c, std::ostream* os) { *os << c.expect; }
 };
 
 class DocumentBadInputTest : public ::testing::TestWithParam<Bad> {};

@@ -26,6 +26,7 @@ struct BadCase {
   std::string name;
   std::string text;
   std::string expect;  // substring of the error message
+  friend void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
 };
 
 class BadInputTest : public ::testing::TestWithParam<BadCase> {};

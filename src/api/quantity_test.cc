@@ -8,6 +8,8 @@ namespace {
 struct Case {
   const char* input;
   const char* canonical;
+  // Short names in test listings (ctest shows the parameter).
+  friend void PrintTo(const Case& c, std::ostream* os) { *os << c.input; }
 };
 
 class QuantityCanonicalTest : public ::testing::TestWithParam<Case> {};

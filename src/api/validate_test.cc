@@ -74,6 +74,7 @@ struct Rule {
   std::string name;
   std::function<void(Experiment&)> mutate;
   FieldError want;
+  friend void PrintTo(const Rule& c, std::ostream* os) { *os << c.name; }
 };
 
 class ValidateRuleTest : public ::testing::TestWithParam<Rule> {};

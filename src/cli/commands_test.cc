@@ -1,7 +1,6 @@
 #include "cli/commands.h"
 
 #include <gtest/gtest.h>
-
 #include <httplib.h>
 
 #include <chrono>
@@ -225,17 +224,18 @@ TEST(MetricGetCommandTest, MockMetricValue) {
 TEST(MetricGetCommandTest, HttpMetricShowsRequestResponseAndValue) {
   httplib::Server server;
   server.Get("/api/v1/query", [](const httplib::Request& req, httplib::Response& res) {
-    res.set_content(
-        R"({"status":"success","data":{"result":[{"value":[1,")" +
-            std::to_string(req.get_param_value("query").size()) + R"("]}]}})",
-        "application/json");
+    res.set_content(R"({"status":"success","data":{"result":[{"value":[1,")" +
+                        std::to_string(req.get_param_value("query").size()) + R"("]}]}})",
+                    "application/json");
   });
   int port = server.bind_to_any_port("127.0.0.1");
   std::thread t([&] { server.listen_after_bind(); });
   while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const std::string metric =
       "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: m}\nspec:\n"
-      "  urlTemplate: http://127.0.0.1:" + std::to_string(port) + "/api/v1/query\n"
+      "  urlTemplate: http://127.0.0.1:" +
+      std::to_string(port) +
+      "/api/v1/query\n"
       "  jqExpression: .data.result[0].value[1] | tonumber\n"
       "  params: [{name: query, value: \"x{rev='$revision'}[${elapsedTime}s]\"}]\n";
   MetricGetOptions o;

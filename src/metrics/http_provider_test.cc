@@ -158,6 +158,7 @@ struct Fault {
   std::string name;
   std::function<void(httplib::Server&)> serve;
   std::string reason;  // substring of MetricResult::unavailable
+  friend void PrintTo(const Fault& c, std::ostream* os) { *os << c.name; }
 };
 
 class HttpFaultTest : public ::testing::TestWithParam<Fault> {};

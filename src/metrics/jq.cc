@@ -52,7 +52,7 @@ class Cache {
     programs_.emplace(std::string(expression), std::move(p));
     return raw;
   }
-  size_t size() const { return programs_.size(); }
+  size_t Size() const { return programs_.size(); }
 
  private:
   std::map<std::string, std::unique_ptr<Program>> programs_;
@@ -121,6 +121,6 @@ absl::StatusOr<double> JqFirstNumber(std::string_view expression, std::string_vi
   return out;  // the next jq_start resets the state; later outputs are ignored
 }
 
-size_t JqCachedProgramsForTest() { return ThreadCache().size(); }
+size_t JqCachedProgramsForTest() { return ThreadCache().Size(); }
 
 }  // namespace iter8::metrics

@@ -8,6 +8,8 @@ namespace {
 struct Case {
   const char* text;
   const char* want;
+  // Short names in test listings (ctest shows the parameter).
+  friend void PrintTo(const Case& c, std::ostream* os) { *os << c.text; }
 };
 
 class SafeSubstituteTest : public ::testing::TestWithParam<Case> {};
