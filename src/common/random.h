@@ -41,7 +41,7 @@ class SequenceRandom final : public Random {
     ++next_;
     return v;
   }
-  size_t draws() const { return next_; }
+  size_t Draws() const { return next_; }
 
  private:
   std::vector<double> values_;
