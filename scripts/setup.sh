@@ -7,7 +7,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache git
-  nlohmann-json3-dev libyaml-dev libabsl-dev libcli11-dev libjq-dev libcurl4-openssl-dev libcpp-httplib-dev
+  nlohmann-json3-dev libyaml-dev libabsl-dev libcli11-dev libjq-dev libcurl4-openssl-dev
+  libcpp-httplib-dev libboost1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 if [[ "${1:-}" == "--test" ]]; then

@@ -18,7 +18,7 @@ ctest --preset debug -j "$(nproc)"
 scripts/lint.sh
 
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz
+cmake --build --preset fuzz --target fuzzers
 if ((fuzz_seconds > 0)); then
   for fuzzer in build/fuzz/test/fuzz/*_fuzz_test; do
     name=$(basename "$fuzzer" _fuzz_test)
