@@ -40,6 +40,19 @@ const std::vector<Traffic> kTraffic = {
     {"rev-3", "ns-3", 0.0, 0.0, 0.0, {0, 0, 0, 0}},  // deployed, no traffic
 };
 
+// Queries see the kWindow seconds before `end` (elapsedTime = kWindow).
+metrics::QueryContext WindowEndingAt(int64_t end) {
+  return {absl::FromUnixSeconds(end - kWindow), absl::FromUnixSeconds(end), false};
+}
+
+api::VersionDetail Version(const std::string& name, const std::string& var,
+                           const std::string& value) {
+  api::VersionDetail v;
+  v.name = name;
+  v.variables = {{var, value, {}}};
+  return v;
+}
+
 // The p-quantile as Prometheus' histogram_quantile computes it from cumulative bucket shares.
 double Quantile(const Traffic& t, double q) {
   double lower = 0, prev = 0;
@@ -171,14 +184,11 @@ bool PrometheusTest::ready_ = false;
 
 void CheckAll(const std::map<std::string, api::Metric>& metrics, int64_t end, bool by_namespace) {
   metrics::HttpProvider provider(metrics::HttpProviderOptions{}, nullptr);
-  metrics::QueryContext ctx{absl::FromUnixSeconds(end - kWindow), absl::FromUnixSeconds(end),
-                            false};
+  const metrics::QueryContext ctx = WindowEndingAt(end);
   ASSERT_EQ(metrics.size(), 5u);
   for (const Traffic& t : kTraffic) {
-    api::VersionDetail v;
-    v.name = t.revision;
-    v.variables = {by_namespace ? api::NamedValue{"ns", t.ns, {}}
-                                : api::NamedValue{"revision", t.revision, {}}};
+    const api::VersionDetail v = by_namespace ? Version(t.revision, "ns", t.ns)
+                                              : Version(t.revision, "revision", t.revision);
     auto get = [&](const std::string& name) {
       metrics::MetricResult r = provider.Query(metrics.at(name), v, ctx);
       return r;
@@ -226,11 +236,8 @@ TEST_F(PrometheusTest, NamespaceSelectorMetricsMatchTheServedData) {
 TEST_F(PrometheusTest, UnknownRevisionReadsZeroRequestsAndNoRatio) {
   auto metrics = Load("kfserving-revision.yaml");
   metrics::HttpProvider provider(metrics::HttpProviderOptions{}, nullptr);
-  metrics::QueryContext ctx{absl::FromUnixSeconds(end_ - kWindow), absl::FromUnixSeconds(end_),
-                            false};
-  api::VersionDetail v;
-  v.name = "ghost";
-  v.variables = {{"revision", "does-not-exist", {}}};
+  const metrics::QueryContext ctx = WindowEndingAt(end_);
+  const api::VersionDetail v = Version("ghost", "revision", "does-not-exist");
   EXPECT_EQ(provider.Query(metrics.at("request-count"), v, ctx).value, 0.0);
   EXPECT_FALSE(provider.Query(metrics.at("error-rate"), v, ctx).value);
   // A PromQL syntax error: Prometheus answers 400 with a JSON error.
@@ -264,11 +271,8 @@ TEST_F(PrometheusTest, BucketCountsForQuantileObjectives) {
 TEST_F(PrometheusTest, ErrorRateComesWithItsRequestCount) {
   auto metrics = Load("kfserving-revision.yaml");
   metrics::HttpProvider provider(metrics::HttpProviderOptions{}, nullptr);
-  metrics::QueryContext ctx{absl::FromUnixSeconds(end_ - kWindow), absl::FromUnixSeconds(end_),
-                            false};
-  api::VersionDetail v;
-  v.name = "rev-1";
-  v.variables = {{"revision", "rev-1", {}}};
+  const metrics::QueryContext ctx = WindowEndingAt(end_);
+  const api::VersionDetail v = Version("rev-1", "revision", "rev-1");
   metrics::MetricResult r = metrics::QueryWithSampleSize(provider, metrics.at("error-rate"),
                                                          &metrics.at("request-count"), v, ctx);
   ASSERT_TRUE(r.value) << r.unavailable;
