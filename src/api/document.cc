@@ -526,10 +526,7 @@ void EmitNode(const Json& j, int indent, std::string* out) {
         std::string sub;
         EmitNode(item, indent + 2, &sub);
         *out += pad + "- " + sub.substr(indent + 2);
-      } else if (item.is_array() && !item.empty()) {
-        *out += pad + "-";
-        EmitValueAfter(item, indent, true, out);
-      } else {
+      } else {  // scalars, empty containers, and nested sequences (on the next lines)
         *out += pad + "-";
         EmitValueAfter(item, indent, true, out);
       }
