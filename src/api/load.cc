@@ -86,12 +86,6 @@ absl::StatusOr<Metric> LoadMetric(const Document& doc) {
       StrCat(doc.Locate("/kind"), ": /kind: expected a Metric, got an Experiment"));
 }
 
-std::vector<std::string> DecodeProblems(const Document& doc) {
-  absl::StatusOr<Resource> r = LoadResource(doc);
-  if (r.ok()) return {};
-  return StrSplit(std::string(r.status().message()), '\n');
-}
-
 Json EncodeResource(const Experiment& e) {
   return e.api_version == kV2alpha1 ? EncodeExperimentV2alpha1(e) : EncodeExperiment(e);
 }

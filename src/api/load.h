@@ -25,9 +25,6 @@ absl::StatusOr<Resource> LoadResource(const Document& doc);
 absl::StatusOr<Experiment> LoadExperiment(const Document& doc);
 absl::StatusOr<Metric> LoadMetric(const Document& doc);
 
-// Every problem of one document as located lines (empty when it decodes cleanly).
-std::vector<std::string> DecodeProblems(const Document& doc);
-
 // JSON in the resource's own API version (v2alpha1 resources are written back as v2alpha1).
 Json EncodeResource(const Experiment& experiment);
 Json EncodeResource(const Metric& metric);

@@ -24,10 +24,6 @@ std::string Lower(std::string s) {
 absl::StatusOr<api::Experiment> ResolveExperiment(const std::string& file, const std::string& name,
                                                   std::istream& in) {
   if (file.empty()) {
-    if (name.empty()) {
-      return absl::InvalidArgumentError(
-          "Missing experiment: give -f FILE (or -f - to read standard input)");
-    }
     return absl::UnavailableError(
         StrCat("cannot read experiment \"", name,
                "\" by name: this build has no experiment store yet (local store and cluster access "
@@ -54,11 +50,21 @@ bool ConditionTrue(const api::Experiment& e, std::string_view type) {
   return false;
 }
 
-int StatusExit(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kInvalidArgument &&
-                 s.message().find("Missing experiment") != absl::string_view::npos
-             ? kExitUsage
-             : kExitFailure;
+// Resolves the experiment a command names, reporting problems on `err`. Returns the exit code
+// to end with, or -1 with `*out` set. Naming no experiment at all is a usage error.
+int SelectExperiment(const std::string& file, const std::string& name, IoStreams io,
+                     api::Experiment* out) {
+  if (file.empty() && name.empty()) {
+    io.err << "Error: Missing experiment: give -f FILE (or -f - to read standard input)\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<api::Experiment> e = ResolveExperiment(file, name, io.in);
+  if (!e.ok()) {
+    io.err << "Error: " << e.status().message() << "\n";
+    return kExitFailure;
+  }
+  *out = *std::move(e);
+  return -1;
 }
 
 constexpr char kIter8ctlUsage[] =
@@ -97,12 +103,9 @@ int Iter8ctlArgumentErrors(const std::vector<std::string>& args, std::ostream& e
 }
 
 int RunDescribe(const DescribeOptions& options, IoStreams io) {
-  absl::StatusOr<api::Experiment> e = ResolveExperiment(options.file, options.name, io.in);
-  if (!e.ok()) {
-    io.err << "Error: " << e.status().message() << "\n";
-    return StatusExit(e.status());
-  }
-  io.out << Describe(*e, DescribeFormatFor(*e));
+  api::Experiment e;
+  if (int code = SelectExperiment(options.file, options.name, io, &e); code >= 0) return code;
+  io.out << Describe(e, DescribeFormatFor(e));
   return kExitOk;
 }
 
@@ -124,11 +127,11 @@ int RunAssert(const AssertOptions& options, IoStreams io) {
       return kExitUsage;
     }
   }
-  absl::StatusOr<api::Experiment> e = ResolveExperiment(options.file, options.name, io.in);
-  if (!e.ok()) {
-    io.err << "Error: " << e.status().message() << "\n";
-    return StatusExit(e.status());
+  api::Experiment experiment;
+  if (int code = SelectExperiment(options.file, options.name, io, &experiment); code >= 0) {
+    return code;
   }
+  const api::Experiment* e = &experiment;
   const auto& analysis = e->status.analysis;
   const bool winner_found =
       analysis && analysis->winner_assessment && analysis->winner_assessment->data.winner_found;

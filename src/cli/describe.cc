@@ -14,6 +14,14 @@ using api::TestingPattern;
 
 constexpr int kDecimals = 3;
 
+// A table header: the row label's title, then one column per version.
+std::vector<std::string> Header(const std::string& first,
+                                const std::vector<std::string>& versions) {
+  std::vector<std::string> header = {first};
+  header.insert(header.end(), versions.begin(), versions.end());
+  return header;
+}
+
 std::optional<api::Quantity> MetricValue(const Experiment& e, const std::string& metric,
                                          const std::string& version) {
   const auto& analysis = e.status.analysis;
@@ -40,10 +48,8 @@ bool HasObjectiveTable(const Experiment& e) {
 }
 
 std::string ObjectiveTable(const Experiment& e) {
-  std::vector<std::string> versions = api::VersionNames(e.spec);
-  std::vector<std::string> header = {"Objective"};
-  header.insert(header.end(), versions.begin(), versions.end());
-  Table t(header);
+  const std::vector<std::string> versions = api::VersionNames(e.spec);
+  Table t(Header("Objective", versions));
   const auto& assessments = e.status.analysis->version_assessments->data;
   const auto& objectives = e.spec.criteria->objectives;
   for (size_t i = 0; i < objectives.size(); ++i) {
@@ -66,10 +72,8 @@ bool HasMetricsTable(const Experiment& e) {
 }
 
 std::string MetricsTable(const Experiment& e) {
-  std::vector<std::string> versions = api::VersionNames(e.spec);
-  std::vector<std::string> header = {"Metric"};
-  header.insert(header.end(), versions.begin(), versions.end());
-  Table t(header);
+  const std::vector<std::string> versions = api::VersionNames(e.spec);
+  Table t(Header("Metric", versions));
   for (const auto& info : e.status.metrics) {
     std::string label = info.name;
     if (!info.metric_obj.spec.units.empty()) label += " (" + info.metric_obj.spec.units + ")";
@@ -84,10 +88,8 @@ std::string MetricsTable(const Experiment& e) {
 }
 
 std::string RewardTable(const Experiment& e) {
-  std::vector<std::string> versions = api::VersionNames(e.spec);
-  std::vector<std::string> header = {"Reward"};
-  header.insert(header.end(), versions.begin(), versions.end());
-  Table t(header);
+  const std::vector<std::string> versions = api::VersionNames(e.spec);
+  Table t(Header("Reward", versions));
   for (const auto& reward : e.spec.criteria->rewards) {
     bool high = reward.preferred_direction == api::PreferredDirection::kHigh;
     std::vector<std::string> row = {reward.metric +
