@@ -1,0 +1,853 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <tuple>
+
+#include "analytics/builtin_hists.h"
+#include "analytics/classic.h"
+#include "api/validate.h"
+#include "common/strings.h"
+
+namespace iter8::engine {
+namespace {
+
+using api::ConditionStatus;
+using api::Experiment;
+using api::ExperimentCondition;
+using api::ExperimentStatus;
+using api::Json;
+using api::Stage;
+
+constexpr absl::Duration kIterationSlack = absl::Milliseconds(100);
+
+int StageRank(Stage s) { return static_cast<int>(s); }
+
+// ---------------------------------------------------------------- conditions
+
+ExperimentCondition* FindCondition(ExperimentStatus* s, std::string_view type) {
+  for (auto& c : s->conditions) {
+    if (c.type == type) return &c;
+  }
+  return nullptr;
+}
+
+const ExperimentCondition* FindCondition(const ExperimentStatus& s, std::string_view type) {
+  for (const auto& c : s.conditions) {
+    if (c.type == type) return &c;
+  }
+  return nullptr;
+}
+
+bool IsTrue(const ExperimentStatus& s, std::string_view type) {
+  const ExperimentCondition* c = FindCondition(s, type);
+  return c != nullptr && c->status == ConditionStatus::kTrue;
+}
+
+// The step being built: the working copy of the experiment (defaulted spec) and the result.
+class Stepper {
+ public:
+  Stepper(const Experiment& stored, const Observations& obs, absl::Time now, Random& random)
+      : e_(stored), obs_(obs), now_(now), random_(random) {
+    api::ApplyDefaults(&e_);  // in memory only; the stored spec stays sparse (spec.md 1.1)
+    result_.status = stored.status;
+  }
+
+  StepResult Run();
+
+  ExperimentStatus& status() { return result_.status; }
+  StepResult& result() { return result_; }
+
+  // spec.md 1.6 recording helpers. Each sets status.message and lastTransitionTime; an event
+  // is emitted only when the condition actually changed.
+  void Record(std::string_view type, ConditionStatus cs, const std::string& reason,
+              const std::string& message) {
+    ExperimentCondition* c = FindCondition(&status(), type);
+    if (c == nullptr) {
+      status().conditions.push_back({std::string(type), ConditionStatus::kUnknown, {}, "", "", {}});
+      c = &status().conditions.back();
+    }
+    const bool changed = c->status != cs || c->reason != reason || c->message != message;
+    c->status = cs;
+    c->reason = reason;
+    c->message = message;
+    c->last_transition_time = now_;
+    status().message = message.empty() ? reason : StrCat(reason, ": ", message);
+    if (changed) result_.events.push_back({reason, message});
+    result_.write_status = true;
+  }
+  void Progress(const std::string& reason, const std::string& message) {
+    Record(api::kConditionCompleted, ConditionStatus::kFalse, reason, message);
+  }
+  void Failed(const std::string& reason, const std::string& message) {
+    Record(api::kConditionFailed, ConditionStatus::kTrue, reason, message);
+  }
+
+  void AdvanceStage(Stage to) {
+    const Stage from = status().stage.value_or(Stage::kWaiting);
+    if (StageRank(to) <= StageRank(from) && status().stage) return;
+    status().stage = to;
+    Progress(kReasonStageAdvanced, StrCat("Advanced to ", api::ToString(to)));
+  }
+
+  void EndExperiment(const std::string& message) {
+    if (status().stage != Stage::kCompleted) AdvanceStage(Stage::kCompleted);
+    Record(api::kConditionCompleted, ConditionStatus::kTrue, kReasonExperimentCompleted, message);
+    result_.release_target = true;
+    result_.requeue_after.reset();
+  }
+
+  void FailExperiment(const std::string& reason, const std::string& message) {
+    Failed(reason, message);
+    EndExperiment("Experiment failed");
+  }
+
+  // finish and rollback share the `finish` action and handler name (spec.md 1.4).
+  void Terminate(HandlerType type, const std::string& without_action) {
+    if (!DryRun() && e_.spec.strategy.actions.count("finish") > 0) {
+      const std::string name = HandlerName(e_.metadata.name, type);
+      if (HandlerStateOf(name) == HandlerState::kNotLaunched) {
+        AdvanceStage(Stage::kFinishing);
+        Launch(type);
+      }
+      return;
+    }
+    EndExperiment(without_action);
+  }
+
+  void Launch(HandlerType type, int loop = 0) {
+    LaunchHandler l;
+    l.type = type;
+    l.loop = loop;
+    l.action = ActionKey(type);
+    l.name = HandlerName(e_.metadata.name, type, loop);
+    result_.launch = l;
+    std::string action_name = l.action;
+    Progress(kReasonHandlerLaunched,
+             StrCat(ToString(type), " handler '", action_name, "' launched"));
+  }
+
+  HandlerState HandlerStateOf(const std::string& name) const {
+    auto it = obs_.handlers.find(name);
+    return it == obs_.handlers.end() ? HandlerState::kNotLaunched : it->second;
+  }
+
+  bool DryRun() const {
+    const Json& v = e_.spec.strategy.extra.contains(kFieldDryRun)
+                        ? e_.spec.strategy.extra[kFieldDryRun]
+                        : Json();
+    return v.is_boolean() && v.get<bool>();
+  }
+  bool RequireApproval() const {
+    const Json& v = e_.spec.strategy.extra.contains(kFieldRequireApproval)
+                        ? e_.spec.strategy.extra[kFieldRequireApproval]
+                        : Json();
+    return v.is_boolean() && v.get<bool>();
+  }
+  std::string Annotation(const char* key) const {
+    auto it = e_.metadata.annotations.find(key);
+    return it == e_.metadata.annotations.end() ? "" : it->second;
+  }
+
+  // Weight distribution from raw reads (spec.md 1.5): a single version without a
+  // weightObjRef gets 100 - sum(others).
+  absl::StatusOr<std::vector<api::VersionWeight>> Distribution(
+      const std::map<std::string, int32_t>& reads) const {
+    std::vector<api::VersionWeight> out;
+    if (!e_.spec.version_info) return out;
+    std::vector<const api::VersionDetail*> versions = api::AllVersions(e_.spec);
+    int missing = 0;
+    int64_t sum = 0;
+    for (const auto* v : versions) {
+      const bool has_ref = v->weight_obj_ref && !v->weight_obj_ref->field_path.empty();
+      if (!has_ref) {
+        ++missing;
+        continue;
+      }
+      auto it = reads.find(v->name);
+      if (it == reads.end()) {
+        return absl::InvalidArgumentError(StrCat("no weight was read for version ", v->name));
+      }
+      sum += it->second;
+    }
+    if (missing > 1 && DeploymentPattern() != api::DeploymentPattern::kFixedSplit) {
+      return absl::InvalidArgumentError(
+          "Unable to read version weights; insufficient number of weightObjectRef specified");
+    }
+    for (const auto* v : versions) {
+      auto it = reads.find(v->name);
+      const bool has_ref = v->weight_obj_ref && !v->weight_obj_ref->field_path.empty();
+      if (has_ref && it != reads.end()) {
+        out.push_back({v->name, it->second, {}});
+      } else if (missing == 1) {
+        out.push_back({v->name, static_cast<int32_t>(100 - sum), {}});
+      }
+    }
+    return out;
+  }
+
+  api::DeploymentPattern DeploymentPattern() const {
+    return e_.spec.strategy.deployment_pattern.value_or(api::DeploymentPattern::kProgressive);
+  }
+
+ private:
+  bool CheckHandlers();
+  bool CheckVerbs();
+  bool AcquireTarget();
+  void DoIteration();
+  void FinishExperiment();
+
+  Experiment e_;  // defaulted copy
+  const Observations& obs_;
+  const absl::Time now_;
+  Random& random_;
+  StepResult result_;
+};
+
+StepResult NeedOnly(Need need) {
+  StepResult r;
+  r.need = need;
+  return r;
+}
+
+// ---------------------------------------------------------------- the step
+
+StepResult Stepper::Run() {
+  // First sight.
+  if (!status().init_time) {
+    ExperimentStatus s;
+    s.extra = status().extra;  // keeps a retry token across a reset
+    result_.status = std::move(s);
+    for (const char* type :
+         {api::kConditionCompleted, api::kConditionFailed, api::kConditionTargetAcquired}) {
+      status().conditions.push_back({type, ConditionStatus::kFalse, {}, "", "", {}});
+    }
+    status().init_time = now_;
+    status().last_update_time = now_;
+    status().stage = Stage::kWaiting;
+    status().completed_iterations = 0;
+    Progress(kReasonExperimentInitialized, "Experiment status initialized");
+    return std::move(result_);
+  }
+
+  if (IsTrue(status(), api::kConditionCompleted)) {
+    // retry: a new token restarts a completed experiment from scratch.
+    const std::string token = Annotation(kAnnotationRetry);
+    const Json& seen =
+        status().extra.contains(kStatusRetry) ? status().extra[kStatusRetry] : Json();
+    if (!token.empty() && !(seen.is_string() && seen.get<std::string>() == token)) {
+      ExperimentStatus s;
+      s.extra[kStatusRetry] = token;
+      result_.status = std::move(s);
+      result_.write_status = true;
+      result_.events.push_back(
+          {kReasonRetried, StrCat("Experiment restarted (retry ", token, ")")});
+    }
+    return std::move(result_);
+  }
+
+  if (!CheckHandlers()) return std::move(result_);
+  if (!CheckVerbs()) return std::move(result_);
+
+  if (!AcquireTarget()) return std::move(result_);
+
+  if (status().stage.value_or(Stage::kWaiting) == Stage::kWaiting) {
+    AdvanceStage(Stage::kInitializing);
+    return std::move(result_);
+  }
+
+  if (!DryRun() && e_.spec.strategy.actions.count("start") > 0 &&
+      HandlerStateOf(HandlerName(e_.metadata.name, HandlerType::kStart)) ==
+          HandlerState::kNotLaunched) {
+    Launch(HandlerType::kStart);
+    return std::move(result_);
+  }
+
+  const std::vector<std::string> refs = MetricReferences(e_.spec);
+  if (status().metrics.empty() && !refs.empty()) {
+    if (!obs_.metrics) return NeedOnly(Need::kMetrics);
+    std::vector<api::MetricInfo> infos;
+    // Criteria references first, in order, then sampleSize references the controller added.
+    std::vector<std::string> order = refs;
+    for (const auto& [ref, metric] : *obs_.metrics) {
+      if (std::find(order.begin(), order.end(), ref) == order.end()) order.push_back(ref);
+    }
+    for (const std::string& ref : order) {
+      auto it = obs_.metrics->find(ref);
+      const std::string full = ResolveMetricReference(ref, e_.metadata.namespace_);
+      if (it == obs_.metrics->end() || absl::IsNotFound(it->second.status())) {
+        FailExperiment(kReasonMetricUnavailable, StrCat("Unable to find metric ", full));
+        return std::move(result_);
+      }
+      if (!it->second.ok()) {
+        FailExperiment(kReasonMetricsUnreadable, StrCat("Unable to load metric ", full));
+        return std::move(result_);
+      }
+      infos.push_back({ref, *it->second, {}});
+    }
+    status().metrics = std::move(infos);
+    result_.write_status = true;
+    result_.requeue_after = absl::ZeroDuration();
+    return std::move(result_);
+  }
+
+  if (status().stage == Stage::kInitializing) {
+    if (!obs_.weights) return NeedOnly(Need::kWeights);
+    absl::StatusOr<std::vector<api::VersionWeight>> dist =
+        obs_.weights->ok() ? Distribution(**obs_.weights) : obs_.weights->status();
+    if (!dist.ok()) {
+      FailExperiment(
+          kReasonInvalidExperiment,
+          StrCat("Specification of version weightObjectRef invalid: ", dist.status().message()));
+      return std::move(result_);
+    }
+    status().current_weight_distribution = *std::move(dist);
+    AdvanceStage(Stage::kRunning);
+    result_.requeue_after = absl::ZeroDuration();
+    return std::move(result_);
+  }
+
+  std::vector<api::FieldError> invalid = api::ValidateVersionInfo(e_);
+  if (!invalid.empty()) {
+    FailExperiment(kReasonInvalidExperiment, invalid.front().message);
+    return std::move(result_);
+  }
+  if (e_.spec.criteria && e_.spec.criteria->strength.is_object() &&
+      e_.spec.criteria->strength.value("engine", std::string("classic")) != "classic") {
+    FailExperiment(kReasonInvalidExperiment,
+                   StrCat("spec.criteria.strength.engine: the '",
+                          e_.spec.criteria->strength.value("engine", std::string()),
+                          "' engine is not available in this build"));
+    return std::move(result_);
+  }
+
+  if (status().version_recommended_for_promotion.empty()) {
+    status().version_recommended_for_promotion = e_.spec.version_info->baseline.name;
+    result_.write_status = true;
+  }
+  DoIteration();
+  return std::move(result_);
+}
+
+// spec.md 1.4 checkHandlersStatus. Returns false when the step ends here.
+bool Stepper::CheckHandlers() {
+  const std::string& name = e_.metadata.name;
+  struct Check {
+    HandlerType type;
+    int loop;
+  };
+  std::vector<Check> checks = {{HandlerType::kStart, 0},
+                               {HandlerType::kFinish, 0},
+                               {HandlerType::kRollback, 0},
+                               {HandlerType::kFailure, 0}};
+  const int max_loops = e_.spec.duration->max_loops.value_or(1);
+  for (int k = 1; k <= max_loops; ++k) checks.push_back({HandlerType::kLoop, k});
+  bool read_weights = false;
+  for (const Check& c : checks) {
+    switch (HandlerStateOf(HandlerName(name, c.type, c.loop))) {
+      case HandlerState::kNotLaunched:
+        break;
+      case HandlerState::kRunning:
+        return false;  // woken when the handler changes
+      case HandlerState::kFailed: {
+        const std::string msg = StrCat(ToString(c.type), " actions failed");
+        Failed(kReasonHandlerFailed, msg);
+        EndExperiment(msg);
+        return false;
+      }
+      case HandlerState::kComplete:
+        if (c.type == HandlerType::kStart) break;
+        if (c.type == HandlerType::kLoop) {
+          read_weights = true;
+          break;
+        }
+        EndExperiment("Experiment Completed");
+        return false;
+    }
+  }
+  if (read_weights && status().stage.value_or(Stage::kWaiting) == Stage::kRunning) {
+    if (!obs_.weights) {
+      result_ = NeedOnly(Need::kWeights);
+      return false;
+    }
+    absl::StatusOr<std::vector<api::VersionWeight>> dist =
+        obs_.weights->ok() ? Distribution(**obs_.weights) : obs_.weights->status();
+    if (!dist.ok()) {
+      FailExperiment(
+          kReasonInvalidExperiment,
+          StrCat("Specification of version weightObjectRef invalid: ", dist.status().message()));
+      return false;
+    }
+    if (!(status().current_weight_distribution.size() == dist->size() &&
+          std::equal(dist->begin(), dist->end(), status().current_weight_distribution.begin(),
+                     [](const auto& a, const auto& b) {
+                       return a.name == b.name && a.value == b.value;
+                     }))) {
+      status().current_weight_distribution = *std::move(dist);
+      result_.write_status = true;
+    }
+  }
+  return true;
+}
+
+// Operator verbs. Returns false when the step ends here.
+bool Stepper::CheckVerbs() {
+  if (Annotation(kAnnotationAbort) == "true") {
+    status().extra["aborted"] = true;
+    Progress(kReasonAborted, "Experiment aborted by user");
+    Terminate(HandlerType::kRollback, "Experiment aborted");
+    return false;
+  }
+  const bool paused = Annotation(kAnnotationPause) == "true";
+  const bool was_paused = status().extra.contains(kStatusPausedAt);
+  if (paused) {
+    if (!was_paused) {
+      status().extra[kStatusPausedAt] = StrCat(absl::ToUnixSeconds(now_));
+      Progress(kReasonPaused, "Experiment paused; traffic held");
+    }
+    return false;
+  }
+  if (was_paused) {
+    int64_t at = 0;
+    const Json& v = status().extra[kStatusPausedAt];
+    if (v.is_string()) at = std::strtoll(v.get<std::string>().c_str(), nullptr, 10);
+    const int64_t paused_for = std::max<int64_t>(0, absl::ToUnixSeconds(now_) - at);
+    int64_t total = status().extra.value(kStatusPausedSeconds, int64_t{0});
+    total += paused_for;
+    status().extra.erase(kStatusPausedAt);
+    status().extra[kStatusPausedSeconds] = total;
+    Progress(kReasonResumed,
+             StrCat("Experiment resumed after ", paused_for, "s paused (", total, "s in total)"));
+  }
+  return true;
+}
+
+// spec.md 5.4. Returns true when this experiment owns its target.
+bool Stepper::AcquireTarget() {
+  if (IsTrue(status(), api::kConditionTargetAcquired)) return true;
+  for (const Contender& c : obs_.contenders) {
+    if (c.target_acquired) return false;
+  }
+  // Earliest initTime first; ties broken by namespace/name so exactly one contender wins
+  // (the original let both proceed).
+  const auto key = std::make_tuple(*status().init_time, e_.metadata.namespace_, e_.metadata.name);
+  for (const Contender& c : obs_.contenders) {
+    if (!c.init_time) continue;
+    if (std::make_tuple(*c.init_time, c.namespace_, c.name) < key) return false;
+  }
+  Record(api::kConditionTargetAcquired, ConditionStatus::kTrue, kReasonTargetAcquired, "");
+  return false;  // the status write wakes us
+}
+
+Json ValuesRecord(const MetricValues& values) {
+  Json out = Json::object();
+  for (const auto& [metric, versions] : values) {
+    Json& m = out[metric];
+    m = Json::object();
+    for (const auto& [version, v] : versions) {
+      Json entry = Json::object();
+      if (v.value) entry["value"] = *v.value;
+      if (v.sample_size) entry["sampleSize"] = *v.sample_size;
+      if (!v.error.empty()) entry["error"] = v.error;
+      if (!v.request.empty()) entry["request"] = v.request;
+      m[version] = std::move(entry);
+    }
+  }
+  return out;
+}
+
+Json WeightsRecord(const std::vector<api::VersionWeight>& w) {
+  Json out = Json::object();
+  for (const auto& v : w) out[v.name] = v.value;
+  return out;
+}
+
+void Stepper::DoIteration() {
+  if (!status().start_time) {
+    status().start_time = now_;
+    result_.write_status = true;
+  }
+  const int32_t per_loop = *e_.spec.duration->iterations_per_loop;
+  const int32_t total = per_loop * *e_.spec.duration->max_loops;
+  const int32_t completed = status().completed_iterations.value_or(0);
+  if (completed >= total) {
+    FinishExperiment();
+    return;
+  }
+  const absl::Duration interval = absl::Seconds(*e_.spec.duration->interval_seconds);
+  if (completed > 0 && status().last_update_time) {
+    const absl::Time due = *status().last_update_time + interval - kIterationSlack;
+    if (now_ < due) {
+      result_.requeue_after = due - now_;
+      return;
+    }
+  }
+  if (!obs_.values) {
+    result_ = NeedOnly(Need::kValues);
+    return;
+  }
+
+  // Aggregated metrics (spec.md 4.1): builtin ones from aggregatedBuiltinHists, then one entry
+  // per metric in status.metrics with a value per version that has one.
+  api::AggregatedMetricsAnalysis agg;
+  const Json previous_hists =
+      status().analysis ? status().analysis->aggregated_builtin_hists : Json(nullptr);
+  analytics::Messages agg_msgs;
+  if (previous_hists.is_object()) {
+    absl::StatusOr<api::AggregatedMetricsAnalysis> builtin =
+        analytics::BuiltinMetrics(previous_hists);
+    if (builtin.ok()) {
+      agg.data = builtin->data;
+    } else {
+      agg_msgs.errors.push_back(std::string(builtin.status().message()));
+    }
+  }
+  std::vector<std::string> unavailable;
+  const std::vector<std::string> versions = api::VersionNames(e_.spec);
+  for (const api::MetricInfo& mi : status().metrics) {
+    if (mi.metric_obj.spec.provider == "iter8" && agg.data.count(mi.name) > 0) continue;
+    api::AggregatedMetricsData& data = agg.data[mi.name];
+    auto metric_values = obs_.values->find(mi.name);
+    for (const std::string& v : versions) {
+      api::AggregatedMetricsVersionData vd;
+      const MetricValue* mv = nullptr;
+      if (metric_values != obs_.values->end()) {
+        auto it = metric_values->second.find(v);
+        if (it != metric_values->second.end()) mv = &it->second;
+      }
+      if (mv != nullptr && mv->value && std::isfinite(*mv->value)) {
+        absl::StatusOr<api::Quantity> q = api::Quantity::FromDouble(*mv->value);
+        if (q.ok()) vd.value = *q;
+      }
+      if (!vd.value) {
+        agg_msgs.errors.push_back(analytics::MetricsBackendError(mi.name, v));
+        unavailable.push_back(StrCat(mi.name, " for ", v, ": ",
+                                     mv == nullptr       ? "not queried"
+                                     : mv->error.empty() ? "no value"
+                                                         : mv->error));
+      }
+      if (mv != nullptr && mv->sample_size && *mv->sample_size >= 0 &&
+          *mv->sample_size <= 2147483647.0) {
+        vd.sample_size = static_cast<int32_t>(*mv->sample_size);
+      }
+      data.data[v] = std::move(vd);
+    }
+  }
+  agg.message = agg_msgs.Join();
+
+  Experiment for_analytics = e_;
+  for_analytics.status = status();
+  const analytics::Engine& engine = SelectEngine(e_);
+  analytics::AnalyticsOutput out = engine.Analyze({for_analytics, agg}, random_);
+
+  api::Analysis analysis;
+  const std::string provenance = "iter8/classic";
+  analysis.aggregated_metrics = std::move(agg);
+  analysis.version_assessments = std::move(out.version_assessments);
+  analysis.winner_assessment = std::move(out.winner_assessment);
+  analysis.weights = std::move(out.weights);
+  for (api::AnalysisMetaData* m : std::initializer_list<api::AnalysisMetaData*>{
+           &*analysis.aggregated_metrics, &*analysis.version_assessments,
+           &*analysis.winner_assessment, &*analysis.weights}) {
+    m->provenance = provenance;
+    m->timestamp = now_;
+  }
+  analysis.aggregated_builtin_hists = previous_hists;
+  if (status().analysis) analysis.extra = status().analysis->extra;
+  status().analysis = analysis;
+  result_.write_status = true;
+
+  Json record = Json::object();
+  record["iteration"] = completed + 1;
+  record["time"] = api::FormatRfc3339(now_);
+  record["engine"] = "classic";
+  record["values"] = ValuesRecord(*obs_.values);
+  record["weightsBefore"] = WeightsRecord(status().current_weight_distribution);
+
+  // Rollback objectives, every version including the baseline (spec.md 1.4).
+  const auto& objectives =
+      e_.spec.criteria ? e_.spec.criteria->objectives : std::vector<api::Objective>{};
+  for (size_t i = 0; i < objectives.size(); ++i) {
+    if (!objectives[i].rollback_on_failure.value_or(false)) continue;
+    for (const auto& [version, sat] : analysis.version_assessments->data) {
+      if (i < sat.size() && !sat[i]) {
+        record["decision"] = "rollback";
+        record["why"] = StrCat("objective ", i, " (", objectives[i].metric,
+                               ") with rollback_on_failure is not met by version ", version);
+        record["analysis"] = Json::object();
+        result_.record = std::move(record);
+        Terminate(HandlerType::kRollback, "Experiment rolled back");
+        return;
+      }
+    }
+  }
+
+  // Weights: not for Conformance or FixedSplit, not in a dry run, and held when metrics are
+  // unavailable (missing data is not evidence that the candidate is worse).
+  const bool moves_traffic =
+      e_.spec.strategy.testing_pattern != api::TestingPattern::kConformance &&
+      DeploymentPattern() != api::DeploymentPattern::kFixedSplit;
+  std::string why;
+  if (!unavailable.empty()) {
+    status().extra[kStatusMetricsUnavailable] = StrJoin(unavailable, "; ");
+    why = StrCat("metrics unavailable (", StrJoin(unavailable, "; "), "); traffic held");
+  } else {
+    status().extra.erase(kStatusMetricsUnavailable);
+  }
+  if (moves_traffic && !DryRun() && unavailable.empty()) {
+    std::map<std::string, int32_t> current;
+    for (const auto& w : status().current_weight_distribution) current[w.name] = w.value;
+    std::vector<WeightPatch> patches;
+    for (const api::VersionDetail* v : api::AllVersions(e_.spec)) {
+      if (!v->weight_obj_ref || v->weight_obj_ref->field_path.empty()) continue;
+      int32_t recommended = -1;
+      for (const auto& w : analysis.weights->data) {
+        if (w.name == v->name) recommended = w.value;
+      }
+      if (recommended < 0) {
+        FailExperiment(kReasonWeightRedistributionFailed, "No weight recommendation provided");
+        return;
+      }
+      auto cur = current.find(v->name);
+      if (cur != current.end() && cur->second == recommended) continue;
+      if (cur == current.end() && recommended == 0) continue;
+      api::ObjectReference obj = *v->weight_obj_ref;
+      if (obj.namespace_.empty()) obj.namespace_ = e_.metadata.namespace_;
+      const std::string pointer = e_.v2alpha1 ? obj.field_path : FieldPathToPointer(obj.field_path);
+      WeightPatch* patch = nullptr;
+      for (auto& p : patches) {
+        if (p.object.api_version == obj.api_version && p.object.kind == obj.kind &&
+            p.object.namespace_ == obj.namespace_ && p.object.name == obj.name) {
+          patch = &p;
+        }
+      }
+      if (patch == nullptr) {
+        patches.push_back({obj, {}});
+        patch = &patches.back();
+        patch->object.field_path.clear();
+      }
+      patch->ops.push_back({v->name, pointer, recommended});
+    }
+    result_.patches = std::move(patches);
+  }
+  result_.read_weights_after = true;
+
+  const api::WinnerAssessmentData& winner = analysis.winner_assessment->data;
+  status().version_recommended_for_promotion =
+      winner.winner_found ? winner.winner : e_.spec.version_info->baseline.name;
+  const int32_t done = completed + 1;
+  status().completed_iterations = done;
+  status().last_update_time = now_;
+
+  Json weights_after = Json::object();
+  for (const auto& w : analysis.weights->data) weights_after[w.name] = w.value;
+  record["recommendedWeights"] = weights_after;
+  record["winner"] = winner.winner_found ? Json(winner.winner) : Json(nullptr);
+  record["decision"] = !unavailable.empty() ? "hold"
+                       : DryRun()           ? "observe (dry run)"
+                       : moves_traffic      ? "shift traffic"
+                                            : "keep split";
+  if (why.empty()) {
+    why = winner.winner_found ? StrCat("winner ", winner.winner) : std::string("no winner yet");
+  }
+  record["why"] = why;
+  result_.record = std::move(record);
+
+  Progress(kReasonIterationUpdate, unavailable.empty()
+                                       ? StrCat("Completed Iteration ", done)
+                                       : StrCat("Completed Iteration ", done, "; ", why));
+  if (done % per_loop == 0) {
+    const int loop = done / per_loop;
+    Progress(kReasonIterationUpdate, StrCat("Completed Loop ", loop));
+    if (!DryRun() && e_.spec.strategy.actions.count("loop") > 0) {
+      Launch(HandlerType::kLoop, loop);
+      return;
+    }
+  }
+  result_.requeue_after = done >= total ? absl::ZeroDuration() : interval - kIterationSlack;
+}
+
+void Stepper::FinishExperiment() {
+  if (RequireApproval() && Annotation(kAnnotationApprove) != "true") {
+    if (status().message.rfind(kReasonAwaitingApproval, 0) != 0) {
+      Progress(kReasonAwaitingApproval,
+               StrCat("Waiting for approval to finish; recommended version ",
+                      status().version_recommended_for_promotion, " (annotate ", kAnnotationApprove,
+                      "=true)"));
+    }
+    return;
+  }
+  if (RequireApproval() && status().message.rfind(kReasonAwaitingApproval, 0) == 0) {
+    Progress(kReasonApproved, "Experiment approved");
+  }
+  Terminate(HandlerType::kFinish, DryRun() ? "Experiment completed successfully (dry run)"
+                                           : "Experiment completed successfully");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- public helpers
+
+std::string_view ToString(HandlerType type) {
+  switch (type) {
+    case HandlerType::kStart:
+      return "Start";
+    case HandlerType::kFinish:
+      return "Finish";
+    case HandlerType::kRollback:
+      return "Rollback";
+    case HandlerType::kFailure:
+      return "Failure";
+    case HandlerType::kLoop:
+      return "Loop";
+  }
+  return "Unknown";
+}
+
+std::string ActionKey(HandlerType type) {
+  switch (type) {
+    case HandlerType::kStart:
+      return "start";
+    case HandlerType::kLoop:
+      return "loop";
+    case HandlerType::kFinish:
+    case HandlerType::kRollback:
+    case HandlerType::kFailure:
+      return "finish";
+  }
+  return "finish";
+}
+
+std::string HandlerName(const std::string& experiment, HandlerType type, int loop) {
+  if (type == HandlerType::kLoop) return StrCat(experiment, "-loop-", loop);
+  return StrCat(experiment, "-", ActionKey(type));
+}
+
+std::vector<std::string> MetricReferences(const api::ExperimentSpec& spec) {
+  std::vector<std::string> refs;
+  if (!spec.criteria) return refs;
+  auto add = [&refs](const std::string& r) {
+    if (!r.empty() && std::find(refs.begin(), refs.end(), r) == refs.end()) refs.push_back(r);
+  };
+  const api::Criteria& c = *spec.criteria;
+  add(c.request_count);
+  for (const auto& r : c.rewards) add(r.metric);
+  for (const auto& i : c.indicators) add(i);
+  for (const auto& o : c.objectives) add(o.metric);
+  return refs;
+}
+
+std::string ResolveMetricReference(const std::string& reference,
+                                   const std::string& experiment_namespace) {
+  if (reference.find('/') != std::string::npos) return reference;
+  return StrCat(experiment_namespace, "/", reference);
+}
+
+std::string FieldPathToPointer(const std::string& field_path) {
+  std::string s = StrReplaceAll(field_path, {{"[", "/"}});
+  s = StrReplaceAll(s, {{"].", "/"}});
+  s = StrReplaceAll(s, {{".", "/"}});
+  return s;
+}
+
+StepResult Step(const api::Experiment& experiment, const Observations& observations, absl::Time now,
+                Random& random) {
+  Stepper stepper(experiment, observations, now, random);
+  return stepper.Run();
+}
+
+void RecordWeights(const api::Experiment& experiment,
+                   const absl::StatusOr<std::map<std::string, int32_t>>& weights, absl::Time now,
+                   StepResult* result) {
+  api::Experiment e = experiment;
+  e.status = result->status;
+  Observations none;
+  SequenceRandom unused({});
+  Stepper s(e, none, now, unused);
+  absl::StatusOr<std::vector<api::VersionWeight>> dist =
+      weights.ok() ? s.Distribution(*weights) : weights.status();
+  if (!dist.ok()) {
+    s.FailExperiment(
+        kReasonInvalidExperiment,
+        StrCat("Specification of version weightObjectRef invalid: ", dist.status().message()));
+  } else {
+    s.status().current_weight_distribution = *std::move(dist);
+    s.result().write_status = true;
+  }
+  result->status = std::move(s.status());
+  result->write_status = true;
+  for (auto& ev : s.result().events) result->events.push_back(std::move(ev));
+  if (s.result().release_target) {
+    result->release_target = true;
+    result->requeue_after.reset();
+  }
+}
+
+void RecordLaunchFailure(const api::Experiment& experiment, const std::string& error,
+                         absl::Time now, StepResult* result) {
+  api::Experiment e = experiment;
+  e.status = result->status;
+  Observations none;
+  SequenceRandom unused({});
+  Stepper s(e, none, now, unused);
+  s.Failed(kReasonLaunchHandlerFailed, error);
+  s.EndExperiment("failure executing failure handler");
+  result->status = std::move(s.status());
+  result->write_status = true;
+  result->launch.reset();
+  result->release_target = true;
+  result->requeue_after.reset();
+  for (auto& ev : s.result().events) result->events.push_back(std::move(ev));
+}
+
+std::string_view ToString(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kRunning:
+      return "running";
+    case Outcome::kPromoted:
+      return "promoted";
+    case Outcome::kBaselineKept:
+      return "baseline kept";
+    case Outcome::kRolledBack:
+      return "rolled back";
+    case Outcome::kFailed:
+      return "failed";
+    case Outcome::kAborted:
+      return "aborted";
+  }
+  return "unknown";
+}
+
+Outcome ExperimentOutcome(const api::Experiment& e) {
+  const ExperimentStatus& s = e.status;
+  if (!IsTrue(s, api::kConditionCompleted)) return Outcome::kRunning;
+  if (IsTrue(s, api::kConditionFailed)) return Outcome::kFailed;
+  if (s.extra.contains("aborted")) return Outcome::kAborted;
+  // A rollback ends the experiment right after the analysis that triggered it, so the last
+  // analysis shows a rollback objective that some version does not meet.
+  if (e.spec.criteria && s.analysis && s.analysis->version_assessments) {
+    const auto& objectives = e.spec.criteria->objectives;
+    for (size_t i = 0; i < objectives.size(); ++i) {
+      bool rollback = objectives[i].rollback_on_failure.value_or(
+          e.spec.strategy.deployment_pattern == api::DeploymentPattern::kBlueGreen);
+      if (!rollback) continue;
+      for (const auto& [version, sat] : s.analysis->version_assessments->data) {
+        if (i < sat.size() && !sat[i]) return Outcome::kRolledBack;
+      }
+    }
+  }
+  if (!e.spec.version_info) return Outcome::kBaselineKept;
+  return s.version_recommended_for_promotion.empty() ||
+                 s.version_recommended_for_promotion == e.spec.version_info->baseline.name
+             ? Outcome::kBaselineKept
+             : Outcome::kPromoted;
+}
+
+const analytics::Engine& SelectEngine(const api::Experiment& experiment) {
+  (void)experiment;
+  static const analytics::ClassicEngine* classic = new analytics::ClassicEngine();
+  return *classic;
+}
+
+}  // namespace iter8::engine
