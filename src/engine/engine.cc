@@ -56,24 +56,25 @@ class Stepper {
 
   StepResult Run();
 
-  ExperimentStatus& status() { return result_.status; }
-  StepResult& result() { return result_; }
+  ExperimentStatus& MutableStatus() { return result_.status; }
+  StepResult& Result() { return result_; }
 
   // spec.md 1.6 recording helpers. Each sets status.message and lastTransitionTime; an event
   // is emitted only when the condition actually changed.
   void Record(std::string_view type, ConditionStatus cs, const std::string& reason,
               const std::string& message) {
-    ExperimentCondition* c = FindCondition(&status(), type);
+    ExperimentCondition* c = FindCondition(&MutableStatus(), type);
     if (c == nullptr) {
-      status().conditions.push_back({std::string(type), ConditionStatus::kUnknown, {}, "", "", {}});
-      c = &status().conditions.back();
+      MutableStatus().conditions.push_back(
+          {std::string(type), ConditionStatus::kUnknown, {}, "", "", {}});
+      c = &MutableStatus().conditions.back();
     }
     const bool changed = c->status != cs || c->reason != reason || c->message != message;
     c->status = cs;
     c->reason = reason;
     c->message = message;
     c->last_transition_time = now_;
-    status().message = message.empty() ? reason : StrCat(reason, ": ", message);
+    MutableStatus().message = message.empty() ? reason : StrCat(reason, ": ", message);
     if (changed) result_.events.push_back({reason, message});
     result_.write_status = true;
   }
@@ -85,14 +86,14 @@ class Stepper {
   }
 
   void AdvanceStage(Stage to) {
-    const Stage from = status().stage.value_or(Stage::kWaiting);
-    if (StageRank(to) <= StageRank(from) && status().stage) return;
-    status().stage = to;
+    const Stage from = MutableStatus().stage.value_or(Stage::kWaiting);
+    if (StageRank(to) <= StageRank(from) && MutableStatus().stage) return;
+    MutableStatus().stage = to;
     Progress(kReasonStageAdvanced, StrCat("Advanced to ", api::ToString(to)));
   }
 
   void EndExperiment(const std::string& message) {
-    if (status().stage != Stage::kCompleted) AdvanceStage(Stage::kCompleted);
+    if (MutableStatus().stage != Stage::kCompleted) AdvanceStage(Stage::kCompleted);
     Record(api::kConditionCompleted, ConditionStatus::kTrue, kReasonExperimentCompleted, message);
     result_.release_target = true;
     result_.requeue_after.reset();
@@ -215,27 +216,27 @@ StepResult NeedOnly(Need need) {
 
 StepResult Stepper::Run() {
   // First sight.
-  if (!status().init_time) {
+  if (!MutableStatus().init_time) {
     ExperimentStatus s;
-    s.extra = status().extra;  // keeps a retry token across a reset
+    s.extra = MutableStatus().extra;  // keeps a retry token across a reset
     result_.status = std::move(s);
     for (const char* type :
          {api::kConditionCompleted, api::kConditionFailed, api::kConditionTargetAcquired}) {
-      status().conditions.push_back({type, ConditionStatus::kFalse, {}, "", "", {}});
+      MutableStatus().conditions.push_back({type, ConditionStatus::kFalse, {}, "", "", {}});
     }
-    status().init_time = now_;
-    status().last_update_time = now_;
-    status().stage = Stage::kWaiting;
-    status().completed_iterations = 0;
+    MutableStatus().init_time = now_;
+    MutableStatus().last_update_time = now_;
+    MutableStatus().stage = Stage::kWaiting;
+    MutableStatus().completed_iterations = 0;
     Progress(kReasonExperimentInitialized, "Experiment status initialized");
     return std::move(result_);
   }
 
-  if (IsTrue(status(), api::kConditionCompleted)) {
+  if (IsTrue(MutableStatus(), api::kConditionCompleted)) {
     // retry: a new token restarts a completed experiment from scratch.
     const std::string token = Annotation(kAnnotationRetry);
     const Json& seen =
-        status().extra.contains(kStatusRetry) ? status().extra[kStatusRetry] : Json();
+        MutableStatus().extra.contains(kStatusRetry) ? MutableStatus().extra[kStatusRetry] : Json();
     if (!token.empty() && !(seen.is_string() && seen.get<std::string>() == token)) {
       ExperimentStatus s;
       s.extra[kStatusRetry] = token;
@@ -252,7 +253,7 @@ StepResult Stepper::Run() {
 
   if (!AcquireTarget()) return std::move(result_);
 
-  if (status().stage.value_or(Stage::kWaiting) == Stage::kWaiting) {
+  if (MutableStatus().stage.value_or(Stage::kWaiting) == Stage::kWaiting) {
     AdvanceStage(Stage::kInitializing);
     return std::move(result_);
   }
@@ -265,7 +266,7 @@ StepResult Stepper::Run() {
   }
 
   const std::vector<std::string> refs = MetricReferences(e_.spec);
-  if (status().metrics.empty() && !refs.empty()) {
+  if (MutableStatus().metrics.empty() && !refs.empty()) {
     if (!obs_.metrics) return NeedOnly(Need::kMetrics);
     std::vector<api::MetricInfo> infos;
     // Criteria references first, in order, then sampleSize references the controller added.
@@ -286,13 +287,13 @@ StepResult Stepper::Run() {
       }
       infos.push_back({ref, *it->second, {}});
     }
-    status().metrics = std::move(infos);
+    MutableStatus().metrics = std::move(infos);
     result_.write_status = true;
     result_.requeue_after = absl::ZeroDuration();
     return std::move(result_);
   }
 
-  if (status().stage == Stage::kInitializing) {
+  if (MutableStatus().stage == Stage::kInitializing) {
     if (!obs_.weights) return NeedOnly(Need::kWeights);
     absl::StatusOr<std::vector<api::VersionWeight>> dist =
         obs_.weights->ok() ? Distribution(**obs_.weights) : obs_.weights->status();
@@ -302,7 +303,7 @@ StepResult Stepper::Run() {
           StrCat("Specification of version weightObjectRef invalid: ", dist.status().message()));
       return std::move(result_);
     }
-    status().current_weight_distribution = *std::move(dist);
+    MutableStatus().current_weight_distribution = *std::move(dist);
     AdvanceStage(Stage::kRunning);
     result_.requeue_after = absl::ZeroDuration();
     return std::move(result_);
@@ -322,8 +323,8 @@ StepResult Stepper::Run() {
     return std::move(result_);
   }
 
-  if (status().version_recommended_for_promotion.empty()) {
-    status().version_recommended_for_promotion = e_.spec.version_info->baseline.name;
+  if (MutableStatus().version_recommended_for_promotion.empty()) {
+    MutableStatus().version_recommended_for_promotion = e_.spec.version_info->baseline.name;
     result_.write_status = true;
   }
   DoIteration();
@@ -366,7 +367,7 @@ bool Stepper::CheckHandlers() {
         return false;
     }
   }
-  if (read_weights && status().stage.value_or(Stage::kWaiting) == Stage::kRunning) {
+  if (read_weights && MutableStatus().stage.value_or(Stage::kWaiting) == Stage::kRunning) {
     if (!obs_.weights) {
       result_ = NeedOnly(Need::kWeights);
       return false;
@@ -379,12 +380,13 @@ bool Stepper::CheckHandlers() {
           StrCat("Specification of version weightObjectRef invalid: ", dist.status().message()));
       return false;
     }
-    if (!(status().current_weight_distribution.size() == dist->size() &&
-          std::equal(dist->begin(), dist->end(), status().current_weight_distribution.begin(),
+    if (!(MutableStatus().current_weight_distribution.size() == dist->size() &&
+          std::equal(dist->begin(), dist->end(),
+                     MutableStatus().current_weight_distribution.begin(),
                      [](const auto& a, const auto& b) {
                        return a.name == b.name && a.value == b.value;
                      }))) {
-      status().current_weight_distribution = *std::move(dist);
+      MutableStatus().current_weight_distribution = *std::move(dist);
       result_.write_status = true;
     }
   }
@@ -394,29 +396,29 @@ bool Stepper::CheckHandlers() {
 // Operator verbs. Returns false when the step ends here.
 bool Stepper::CheckVerbs() {
   if (Annotation(kAnnotationAbort) == "true") {
-    status().extra["aborted"] = true;
+    MutableStatus().extra["aborted"] = true;
     Progress(kReasonAborted, "Experiment aborted by user");
     Terminate(HandlerType::kRollback, "Experiment aborted");
     return false;
   }
   const bool paused = Annotation(kAnnotationPause) == "true";
-  const bool was_paused = status().extra.contains(kStatusPausedAt);
+  const bool was_paused = MutableStatus().extra.contains(kStatusPausedAt);
   if (paused) {
     if (!was_paused) {
-      status().extra[kStatusPausedAt] = StrCat(absl::ToUnixSeconds(now_));
+      MutableStatus().extra[kStatusPausedAt] = StrCat(absl::ToUnixSeconds(now_));
       Progress(kReasonPaused, "Experiment paused; traffic held");
     }
     return false;
   }
   if (was_paused) {
     int64_t at = 0;
-    const Json& v = status().extra[kStatusPausedAt];
+    const Json& v = MutableStatus().extra[kStatusPausedAt];
     if (v.is_string()) at = std::strtoll(v.get<std::string>().c_str(), nullptr, 10);
     const int64_t paused_for = std::max<int64_t>(0, absl::ToUnixSeconds(now_) - at);
-    int64_t total = status().extra.value(kStatusPausedSeconds, int64_t{0});
+    int64_t total = MutableStatus().extra.value(kStatusPausedSeconds, int64_t{0});
     total += paused_for;
-    status().extra.erase(kStatusPausedAt);
-    status().extra[kStatusPausedSeconds] = total;
+    MutableStatus().extra.erase(kStatusPausedAt);
+    MutableStatus().extra[kStatusPausedSeconds] = total;
     Progress(kReasonResumed,
              StrCat("Experiment resumed after ", paused_for, "s paused (", total, "s in total)"));
   }
@@ -425,13 +427,14 @@ bool Stepper::CheckVerbs() {
 
 // spec.md 5.4. Returns true when this experiment owns its target.
 bool Stepper::AcquireTarget() {
-  if (IsTrue(status(), api::kConditionTargetAcquired)) return true;
+  if (IsTrue(MutableStatus(), api::kConditionTargetAcquired)) return true;
   for (const Contender& c : obs_.contenders) {
     if (c.target_acquired) return false;
   }
   // Earliest initTime first; ties broken by namespace/name so exactly one contender wins
   // (the original let both proceed).
-  const auto key = std::make_tuple(*status().init_time, e_.metadata.namespace_, e_.metadata.name);
+  const auto key =
+      std::make_tuple(*MutableStatus().init_time, e_.metadata.namespace_, e_.metadata.name);
   for (const Contender& c : obs_.contenders) {
     if (!c.init_time) continue;
     if (std::make_tuple(*c.init_time, c.namespace_, c.name) < key) return false;
@@ -464,20 +467,20 @@ Json WeightsRecord(const std::vector<api::VersionWeight>& w) {
 }
 
 void Stepper::DoIteration() {
-  if (!status().start_time) {
-    status().start_time = now_;
+  if (!MutableStatus().start_time) {
+    MutableStatus().start_time = now_;
     result_.write_status = true;
   }
   const int32_t per_loop = *e_.spec.duration->iterations_per_loop;
   const int32_t total = per_loop * *e_.spec.duration->max_loops;
-  const int32_t completed = status().completed_iterations.value_or(0);
+  const int32_t completed = MutableStatus().completed_iterations.value_or(0);
   if (completed >= total) {
     FinishExperiment();
     return;
   }
   const absl::Duration interval = absl::Seconds(*e_.spec.duration->interval_seconds);
-  if (completed > 0 && status().last_update_time) {
-    const absl::Time due = *status().last_update_time + interval - kIterationSlack;
+  if (completed > 0 && MutableStatus().last_update_time) {
+    const absl::Time due = *MutableStatus().last_update_time + interval - kIterationSlack;
     if (now_ < due) {
       result_.requeue_after = due - now_;
       return;
@@ -492,7 +495,7 @@ void Stepper::DoIteration() {
   // per metric in status.metrics with a value per version that has one.
   api::AggregatedMetricsAnalysis agg;
   const Json previous_hists =
-      status().analysis ? status().analysis->aggregated_builtin_hists : Json(nullptr);
+      MutableStatus().analysis ? MutableStatus().analysis->aggregated_builtin_hists : Json(nullptr);
   analytics::Messages agg_msgs;
   if (previous_hists.is_object()) {
     absl::StatusOr<api::AggregatedMetricsAnalysis> builtin =
@@ -505,7 +508,7 @@ void Stepper::DoIteration() {
   }
   std::vector<std::string> unavailable;
   const std::vector<std::string> versions = api::VersionNames(e_.spec);
-  for (const api::MetricInfo& mi : status().metrics) {
+  for (const api::MetricInfo& mi : MutableStatus().metrics) {
     if (mi.metric_obj.spec.provider == "iter8" && agg.data.count(mi.name) > 0) continue;
     api::AggregatedMetricsData& data = agg.data[mi.name];
     auto metric_values = obs_.values->find(mi.name);
@@ -537,7 +540,7 @@ void Stepper::DoIteration() {
   agg.message = agg_msgs.Join();
 
   Experiment for_analytics = e_;
-  for_analytics.status = status();
+  for_analytics.status = MutableStatus();
   const analytics::Engine& engine = SelectEngine(e_);
   analytics::AnalyticsOutput out = engine.Analyze({for_analytics, agg}, random_);
 
@@ -554,8 +557,8 @@ void Stepper::DoIteration() {
     m->timestamp = now_;
   }
   analysis.aggregated_builtin_hists = previous_hists;
-  if (status().analysis) analysis.extra = status().analysis->extra;
-  status().analysis = analysis;
+  if (MutableStatus().analysis) analysis.extra = MutableStatus().analysis->extra;
+  MutableStatus().analysis = analysis;
   result_.write_status = true;
 
   Json record = Json::object();
@@ -563,7 +566,7 @@ void Stepper::DoIteration() {
   record["time"] = api::FormatRfc3339(now_);
   record["engine"] = "classic";
   record["values"] = ValuesRecord(*obs_.values);
-  record["weightsBefore"] = WeightsRecord(status().current_weight_distribution);
+  record["weightsBefore"] = WeightsRecord(MutableStatus().current_weight_distribution);
 
   // Rollback objectives, every version including the baseline (spec.md 1.4).
   const auto& objectives =
@@ -590,14 +593,14 @@ void Stepper::DoIteration() {
       DeploymentPattern() != api::DeploymentPattern::kFixedSplit;
   std::string why;
   if (!unavailable.empty()) {
-    status().extra[kStatusMetricsUnavailable] = StrJoin(unavailable, "; ");
+    MutableStatus().extra[kStatusMetricsUnavailable] = StrJoin(unavailable, "; ");
     why = StrCat("metrics unavailable (", StrJoin(unavailable, "; "), "); traffic held");
   } else {
-    status().extra.erase(kStatusMetricsUnavailable);
+    MutableStatus().extra.erase(kStatusMetricsUnavailable);
   }
   if (moves_traffic && !DryRun() && unavailable.empty()) {
     std::map<std::string, int32_t> current;
-    for (const auto& w : status().current_weight_distribution) current[w.name] = w.value;
+    for (const auto& w : MutableStatus().current_weight_distribution) current[w.name] = w.value;
     std::vector<WeightPatch> patches;
     for (const api::VersionDetail* v : api::AllVersions(e_.spec)) {
       if (!v->weight_obj_ref || v->weight_obj_ref->field_path.empty()) continue;
@@ -634,11 +637,11 @@ void Stepper::DoIteration() {
   result_.read_weights_after = true;
 
   const api::WinnerAssessmentData& winner = analysis.winner_assessment->data;
-  status().version_recommended_for_promotion =
+  MutableStatus().version_recommended_for_promotion =
       winner.winner_found ? winner.winner : e_.spec.version_info->baseline.name;
   const int32_t done = completed + 1;
-  status().completed_iterations = done;
-  status().last_update_time = now_;
+  MutableStatus().completed_iterations = done;
+  MutableStatus().last_update_time = now_;
 
   Json weights_after = Json::object();
   for (const auto& w : analysis.weights->data) weights_after[w.name] = w.value;
@@ -670,15 +673,15 @@ void Stepper::DoIteration() {
 
 void Stepper::FinishExperiment() {
   if (RequireApproval() && Annotation(kAnnotationApprove) != "true") {
-    if (status().message.rfind(kReasonAwaitingApproval, 0) != 0) {
+    if (MutableStatus().message.rfind(kReasonAwaitingApproval, 0) != 0) {
       Progress(kReasonAwaitingApproval,
                StrCat("Waiting for approval to finish; recommended version ",
-                      status().version_recommended_for_promotion, " (annotate ", kAnnotationApprove,
-                      "=true)"));
+                      MutableStatus().version_recommended_for_promotion, " (annotate ",
+                      kAnnotationApprove, "=true)"));
     }
     return;
   }
-  if (RequireApproval() && status().message.rfind(kReasonAwaitingApproval, 0) == 0) {
+  if (RequireApproval() && MutableStatus().message.rfind(kReasonAwaitingApproval, 0) == 0) {
     Progress(kReasonApproved, "Experiment approved");
   }
   Terminate(HandlerType::kFinish, DryRun() ? "Experiment completed successfully (dry run)"
@@ -772,13 +775,13 @@ void RecordWeights(const api::Experiment& experiment,
         kReasonInvalidExperiment,
         StrCat("Specification of version weightObjectRef invalid: ", dist.status().message()));
   } else {
-    s.status().current_weight_distribution = *std::move(dist);
-    s.result().write_status = true;
+    s.MutableStatus().current_weight_distribution = *std::move(dist);
+    s.Result().write_status = true;
   }
-  result->status = std::move(s.status());
+  result->status = std::move(s.MutableStatus());
   result->write_status = true;
-  for (auto& ev : s.result().events) result->events.push_back(std::move(ev));
-  if (s.result().release_target) {
+  for (auto& ev : s.Result().events) result->events.push_back(std::move(ev));
+  if (s.Result().release_target) {
     result->release_target = true;
     result->requeue_after.reset();
   }
@@ -793,12 +796,12 @@ void RecordLaunchFailure(const api::Experiment& experiment, const std::string& e
   Stepper s(e, none, now, unused);
   s.Failed(kReasonLaunchHandlerFailed, error);
   s.EndExperiment("failure executing failure handler");
-  result->status = std::move(s.status());
+  result->status = std::move(s.MutableStatus());
   result->write_status = true;
   result->launch.reset();
   result->release_target = true;
   result->requeue_after.reset();
-  for (auto& ev : s.result().events) result->events.push_back(std::move(ev));
+  for (auto& ev : s.Result().events) result->events.push_back(std::move(ev));
 }
 
 std::string_view ToString(Outcome outcome) {
