@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config ccache git
   nlohmann-json3-dev libyaml-dev libabsl-dev libcli11-dev libjq-dev libcurl4-openssl-dev
-  libcpp-httplib-dev libboost1.81-dev
+  libcpp-httplib-dev libboost1.81-dev libsqlite3-dev libsqlitecpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
@@ -26,13 +26,13 @@ if ((${#missing[@]} == 0)); then
   exit 0
 fi
 
-sudo=""
+sudo=()
 if [[ "$(id -u)" != 0 ]]; then
-  if command -v sudo >/dev/null; then sudo="sudo"; else
+  if command -v sudo >/dev/null; then sudo=(sudo -E); else
     echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1
   fi
 fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo -E apt-get install -y -qq --no-install-recommends "${missing[@]}"
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
