@@ -118,16 +118,15 @@ absl::StatusOr<api::Json> SqliteStore::Get(const ObjectKey& key) {
 }
 
 absl::StatusOr<std::vector<api::Json>> SqliteStore::List(const std::string& kind,
-                                                         const std::string& namespace_) {
+                                                         const std::string& ns) {
   std::lock_guard<std::mutex> lock(mu_);
   return Guard([&]() -> absl::StatusOr<std::vector<api::Json>> {
-    SQLite::Statement st(*db_, namespace_.empty()
-                                   ? "SELECT body FROM objects WHERE kind=? "
-                                     "ORDER BY namespace, name"
-                                   : "SELECT body FROM objects WHERE kind=? AND namespace=? "
-                                     "ORDER BY namespace, name");
+    SQLite::Statement st(*db_, ns.empty() ? "SELECT body FROM objects WHERE kind=? "
+                                            "ORDER BY namespace, name"
+                                          : "SELECT body FROM objects WHERE kind=? AND namespace=? "
+                                            "ORDER BY namespace, name");
     st.bind(1, kind);
-    if (!namespace_.empty()) st.bind(2, namespace_);
+    if (!ns.empty()) st.bind(2, ns);
     std::vector<api::Json> out;
     while (st.executeStep()) out.push_back(api::Json::parse(st.getColumn(0).getString()));
     return out;
@@ -277,7 +276,7 @@ absl::StatusOr<int64_t> SqliteStore::Revision() {
   });
 }
 
-absl::Status SqliteStore::PutRecord(const std::string& namespace_, const std::string& name,
+absl::Status SqliteStore::PutRecord(const std::string& ns, const std::string& name,
                                     const std::string& uid, int64_t iteration,
                                     const api::Json& record) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -286,7 +285,7 @@ absl::Status SqliteStore::PutRecord(const std::string& namespace_, const std::st
                          "INSERT OR REPLACE INTO records(namespace, name, uid, iteration, "
                          "written, body) VALUES(?,?,?,?,"
                          "COALESCE((SELECT MAX(written) FROM records), 0) + 1,?)");
-    st.bind(1, namespace_);
+    st.bind(1, ns);
     st.bind(2, name);
     st.bind(3, uid);
     st.bind(4, static_cast<int64_t>(iteration));
@@ -296,7 +295,7 @@ absl::Status SqliteStore::PutRecord(const std::string& namespace_, const std::st
   });
 }
 
-absl::StatusOr<std::vector<api::Json>> SqliteStore::Records(const std::string& namespace_,
+absl::StatusOr<std::vector<api::Json>> SqliteStore::Records(const std::string& ns,
                                                             const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
   return Guard([&]() -> absl::StatusOr<std::vector<api::Json>> {
@@ -304,7 +303,7 @@ absl::StatusOr<std::vector<api::Json>> SqliteStore::Records(const std::string& n
                          "SELECT body FROM records WHERE namespace=?1 AND name=?2 AND uid = "
                          "(SELECT uid FROM records WHERE namespace=?1 AND name=?2 "
                          " ORDER BY written DESC LIMIT 1) ORDER BY iteration");
-    st.bind(1, namespace_);
+    st.bind(1, ns);
     st.bind(2, name);
     std::vector<api::Json> out;
     while (st.executeStep()) out.push_back(api::Json::parse(st.getColumn(0).getString()));

@@ -36,7 +36,7 @@ class SqliteStore final : public ResourceStore {
 
   absl::StatusOr<api::Json> Get(const ObjectKey& key) override;
   absl::StatusOr<std::vector<api::Json>> List(const std::string& kind,
-                                              const std::string& namespace_) override;
+                                              const std::string& ns) override;
   absl::StatusOr<api::Json> Create(const api::Json& object) override;
   absl::StatusOr<api::Json> Update(const api::Json& object) override;
   absl::StatusOr<api::Json> UpdateStatus(const api::Json& object) override;
@@ -46,11 +46,10 @@ class SqliteStore final : public ResourceStore {
 
   // Decision records: one per (experiment, run uid, iteration); writing the same iteration
   // again replaces it (an iteration re-run after a crash is recorded once).
-  absl::Status PutRecord(const std::string& namespace_, const std::string& name,
-                         const std::string& uid, int64_t iteration, const api::Json& record);
+  absl::Status PutRecord(const std::string& ns, const std::string& name, const std::string& uid,
+                         int64_t iteration, const api::Json& record);
   // Records of the experiment's latest run (by uid of the newest record), in iteration order.
-  absl::StatusOr<std::vector<api::Json>> Records(const std::string& namespace_,
-                                                 const std::string& name);
+  absl::StatusOr<std::vector<api::Json>> Records(const std::string& ns, const std::string& name);
 
  private:
   explicit SqliteStore(std::unique_ptr<SQLite::Database> db);

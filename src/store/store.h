@@ -57,7 +57,7 @@ class ResourceStore {
   virtual absl::StatusOr<api::Json> Get(const ObjectKey& key) = 0;
   // Objects of `kind` in `namespace_` (empty = every namespace), ordered by namespace, name.
   virtual absl::StatusOr<std::vector<api::Json>> List(const std::string& kind,
-                                                      const std::string& namespace_) = 0;
+                                                      const std::string& ns) = 0;
   virtual absl::StatusOr<api::Json> Create(const api::Json& object) = 0;
   virtual absl::StatusOr<api::Json> Update(const api::Json& object) = 0;
   virtual absl::StatusOr<api::Json> UpdateStatus(const api::Json& object) = 0;
