@@ -22,7 +22,7 @@
 
 #include "store/store.h"
 
-namespace SQLite {
+namespace SQLite {  // NOLINT(readability-identifier-naming): third-party name
 class Database;
 }
 
