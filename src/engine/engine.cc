@@ -24,6 +24,11 @@ constexpr absl::Duration kIterationSlack = absl::Milliseconds(100);
 
 int StageRank(Stage s) { return static_cast<int>(s); }
 
+absl::Time CeilSecond(absl::Time t) {
+  const absl::Time floor = absl::FromUnixSeconds(absl::ToUnixSeconds(t));
+  return floor == t ? t : floor + absl::Seconds(1);
+}
+
 // ---------------------------------------------------------------- conditions
 
 ExperimentCondition* FindCondition(ExperimentStatus* s, std::string_view type) {
@@ -641,7 +646,10 @@ void Stepper::DoIteration() {
       winner.winner_found ? winner.winner : e_.spec.version_info->baseline.name;
   const int32_t done = completed + 1;
   MutableStatus().completed_iterations = done;
-  MutableStatus().last_update_time = now_;
+  // Stored times keep whole seconds (metav1.Time); rounding up keeps the next iteration at
+  // least intervalSeconds - 100 ms away even after the stored value is read back.
+  const absl::Time last_update = CeilSecond(now_);
+  MutableStatus().last_update_time = last_update;
 
   Json weights_after = Json::object();
   for (const auto& w : analysis.weights->data) weights_after[w.name] = w.value;
@@ -668,7 +676,8 @@ void Stepper::DoIteration() {
       return;
     }
   }
-  result_.requeue_after = done >= total ? absl::ZeroDuration() : interval - kIterationSlack;
+  result_.requeue_after =
+      done >= total ? absl::ZeroDuration() : last_update + interval - kIterationSlack - now_;
 }
 
 void Stepper::FinishExperiment() {

@@ -475,7 +475,7 @@ TEST(EngineTest, LastIterationIsFollowedByFinishWithoutWaiting) {
   absl::Time end = w.RunToCompletion(&e, kT0, rnd);
   EXPECT_EQ(e.status.completed_iterations, 3);
   EXPECT_EQ(w.value_queries, 3);
-  EXPECT_EQ(end, kT0 + 2 * (absl::Seconds(10) - absl::Milliseconds(100)));
+  EXPECT_EQ(end, kT0 + absl::Seconds(20) - absl::Milliseconds(100));
   EXPECT_EQ(e.status.stage, Stage::kCompleted);
   EXPECT_EQ(e.status.message, "ExperimentCompleted: Experiment completed successfully");
   EXPECT_EQ(Cond(e, "Failed").status, ConditionStatus::kFalse);

@@ -1,0 +1,397 @@
+#include "controller/controller.h"
+
+#include "absl/time/clock.h"
+#include "api/codec.h"
+#include "api/load.h"
+#include "api/validate.h"
+#include "common/strings.h"
+#include "engine/engine.h"
+#include "metrics/mock_provider.h"
+#include "metrics/secrets.h"
+#include "tasks/tasks.h"
+
+namespace iter8::controller {
+namespace {
+
+using api::Json;
+
+absl::StatusOr<api::Experiment> ToExperiment(const Json& json) {
+  api::Document doc{"store", 0, json, {}};
+  return api::LoadExperiment(doc);
+}
+
+absl::StatusOr<api::Metric> ToMetric(const Json& json) {
+  api::Document doc{"store", 0, json, {}};
+  return api::LoadMetric(doc);
+}
+
+bool CompletedTrue(const api::Experiment& e) {
+  for (const auto& c : e.status.conditions) {
+    if (c.type == api::kConditionCompleted) return c.status == api::ConditionStatus::kTrue;
+  }
+  return false;
+}
+
+bool TargetAcquired(const api::Experiment& e) {
+  for (const auto& c : e.status.conditions) {
+    if (c.type == api::kConditionTargetAcquired) return c.status == api::ConditionStatus::kTrue;
+  }
+  return false;
+}
+
+store::ObjectKey SplitRef(const std::string& ref, const std::string& ns) {
+  const size_t slash = ref.find('/');
+  if (slash == std::string::npos) return {"Metric", ns, ref};
+  return {"Metric", ref.substr(0, slash), ref.substr(slash + 1)};
+}
+
+// A run identifier for decision records: a retried experiment is a new run.
+std::string RunId(const api::Experiment& e) {
+  return StrCat(e.metadata.uid, "/",
+                e.status.init_time ? api::FormatRfc3339(*e.status.init_time) : "");
+}
+
+}  // namespace
+
+Controller::Controller(store::SqliteStore& store, ControllerOptions options)
+    : store_(store), options_(std::move(options)), traffic_(store) {
+  seed_ =
+      options_.seed != 0 ? options_.seed : static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+}
+
+Controller::~Controller() { Stop(); }
+
+void Controller::Start() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = false;
+  }
+  // Handlers that were running when a previous process died run again.
+  absl::StatusOr<std::vector<Json>> handlers = store_.List(kHandlerKind, "");
+  if (handlers.ok()) {
+    for (const Json& h : *handlers) {
+      if (h.value("status", Json::object()).value("state", "") != "Running") continue;
+      const Json& spec = h["spec"];
+      store::ObjectKey hk{kHandlerKind, h["metadata"]["namespace"], h["metadata"]["name"]};
+      store::ObjectKey ek{"Experiment", h["metadata"]["namespace"],
+                          spec.value("experiment", std::string())};
+      options_.log(StrCat("restarting handler ", hk.name, " left running by a previous run"));
+      std::lock_guard<std::mutex> l(mu_);
+      handler_threads_.emplace_back(&Controller::RunHandler, this, hk, ek, spec.value("type", 0),
+                                    spec.value("action", std::string()));
+    }
+  }
+  absl::StatusOr<std::vector<Json>> all = store_.List("Experiment", "");
+  if (all.ok()) {
+    for (const Json& e : *all) {
+      absl::StatusOr<store::ObjectKey> k = store::KeyOf(e);
+      if (k.ok()) Enqueue(*k);
+    }
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  threads_.emplace_back(&Controller::Watch, this);
+  for (int i = 0; i < std::max(1, options_.workers); ++i) {
+    threads_.emplace_back(&Controller::Work, this);
+  }
+}
+
+void Controller::Stop() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+    threads.swap(threads_);
+    for (auto& t : handler_threads_) threads.push_back(std::move(t));
+    handler_threads_.clear();
+  }
+  cv_.notify_all();
+  for (auto& t : threads) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void Controller::Enqueue(const store::ObjectKey& key, absl::Duration after) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (after > absl::ZeroDuration()) {
+    const absl::Time due = absl::Now() + after;
+    auto it = timers_.find(key);
+    if (it == timers_.end() || due < it->second) timers_[key] = due;
+  } else if (processing_.count(key) > 0) {
+    dirty_.insert(key);
+  } else {
+    queued_.insert(key);
+  }
+  cv_.notify_all();
+}
+
+void Controller::Watch() {
+  absl::StatusOr<int64_t> rev = store_.Revision();
+  int64_t seen = rev.ok() ? *rev : 0;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait_for(l, absl::ToChronoNanoseconds(options_.poll), [this] { return stopping_; });
+      if (stopping_) return;
+      const absl::Time now = absl::Now();
+      for (auto it = timers_.begin(); it != timers_.end();) {
+        if (it->second <= now) {
+          if (processing_.count(it->first) > 0) {
+            dirty_.insert(it->first);
+          } else {
+            queued_.insert(it->first);
+          }
+          it = timers_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      cv_.notify_all();
+    }
+    absl::StatusOr<std::vector<store::Change>> changes = store_.Changes(seen, 1000);
+    if (!changes.ok()) {
+      options_.log(StrCat("watch: ", changes.status().message()));
+      continue;
+    }
+    for (const store::Change& c : *changes) {
+      seen = c.revision;
+      if (c.key.kind == "Experiment") {
+        Enqueue(c.key);
+        if (c.type == store::ChangeType::kDeleted) {
+          // The deleted experiment may have held a target: wake every waiting experiment.
+          absl::StatusOr<std::vector<Json>> all = store_.List("Experiment", "");
+          if (all.ok()) {
+            for (const Json& e : *all) {
+              if (auto k = store::KeyOf(e); k.ok()) Enqueue(*k);
+            }
+          }
+        }
+      } else if (c.key.kind == kHandlerKind && c.type != store::ChangeType::kDeleted) {
+        absl::StatusOr<Json> h = store_.Get(c.key);
+        if (h.ok()) {
+          Enqueue(
+              {"Experiment", c.key.namespace_, (*h)["spec"].value("experiment", std::string())});
+        }
+      }
+    }
+  }
+}
+
+void Controller::Work() {
+  while (true) {
+    store::ObjectKey key;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stopping_ || !queued_.empty(); });
+      if (stopping_) return;
+      key = *queued_.begin();
+      queued_.erase(queued_.begin());
+      processing_.insert(key);
+    }
+    absl::Status s = Reconcile(key);
+    if (!s.ok() && !absl::IsNotFound(s)) {
+      options_.log(StrCat(key.namespace_, "/", key.name, ": ", s.message()));
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    processing_.erase(key);
+    if (dirty_.erase(key) > 0) queued_.insert(key);
+    if (!s.ok() && absl::IsAborted(s)) queued_.insert(key);  // stale write: read again
+    cv_.notify_all();
+  }
+}
+
+absl::Status Controller::Reconcile(const store::ObjectKey& key) {
+  absl::StatusOr<Json> json = store_.Get(key);
+  if (!json.ok()) return json.status();
+  absl::StatusOr<api::Experiment> loaded = ToExperiment(*json);
+  if (!loaded.ok()) return loaded.status();
+  api::Experiment e = *std::move(loaded);
+  const absl::Time now = absl::Now();
+
+  engine::Observations obs;
+  // Handlers of this experiment.
+  absl::StatusOr<std::vector<Json>> handlers = store_.List(kHandlerKind, key.namespace_);
+  if (!handlers.ok()) return handlers.status();
+  for (const Json& h : *handlers) {
+    if (h["spec"].value("experiment", std::string()) != key.name) continue;
+    const std::string state = h.value("status", Json::object()).value("state", "");
+    obs.handlers[h["metadata"]["name"]] = state == "Complete" ? engine::HandlerState::kComplete
+                                          : state == "Failed" ? engine::HandlerState::kFailed
+                                                              : engine::HandlerState::kRunning;
+  }
+  // Contenders for the target.
+  absl::StatusOr<std::vector<Json>> all = store_.List("Experiment", "");
+  if (!all.ok()) return all.status();
+  for (const Json& other : *all) {
+    absl::StatusOr<api::Experiment> o = ToExperiment(other);
+    if (!o.ok() || o->spec.target != e.spec.target) continue;
+    if (o->metadata.namespace_ == e.metadata.namespace_ && o->metadata.name == e.metadata.name) {
+      continue;
+    }
+    if (CompletedTrue(*o)) continue;
+    obs.contenders.push_back(
+        {o->metadata.namespace_, o->metadata.name, o->status.init_time, TargetAcquired(*o)});
+  }
+
+  Mt19937Random random(seed_.fetch_add(1));
+  engine::StepResult r;
+  for (int round = 0; round < 4; ++round) {
+    r = engine::Step(e, obs, now, random);
+    if (r.need == engine::Need::kNothing) break;
+    if (r.need == engine::Need::kMetrics) {
+      std::map<std::string, absl::StatusOr<api::Metric>> metrics;
+      std::vector<std::string> todo = engine::MetricReferences(e.spec);
+      while (!todo.empty()) {
+        const std::string ref = todo.back();
+        todo.pop_back();
+        if (metrics.count(ref) > 0) continue;
+        absl::StatusOr<Json> mj = store_.Get(SplitRef(ref, e.metadata.namespace_));
+        if (!mj.ok()) {
+          metrics.emplace(ref, mj.status());
+          continue;
+        }
+        absl::StatusOr<api::Metric> m = ToMetric(*mj);
+        if (m.ok() && !m->spec.sample_size.empty()) todo.push_back(m->spec.sample_size);
+        metrics.emplace(ref, std::move(m));
+      }
+      obs.metrics = std::move(metrics);
+    } else if (r.need == engine::Need::kWeights) {
+      api::Experiment d = e;
+      api::ApplyDefaults(&d);
+      obs.weights = traffic::ReadWeights(traffic_, d);
+    } else if (r.need == engine::Need::kValues) {
+      metrics::EnvSecretSource secrets;
+      metrics::HttpProvider http(options_.http, &secrets);
+      metrics::MockProvider mock(random);
+      std::optional<metrics::BuiltinProvider> builtin;
+      if (options_.builtin != nullptr) builtin.emplace(*options_.builtin);
+      metrics::QueryContext ctx;
+      ctx.start = e.status.start_time.value_or(now);
+      ctx.now = now;
+      ctx.v2alpha1 = e.v2alpha1.has_value();
+      engine::MetricValues values;
+      for (const api::MetricInfo& mi : e.status.metrics) {
+        for (const api::VersionDetail* v : api::AllVersions(e.spec)) {
+          metrics::MetricResult res;
+          if (!mi.metric_obj.spec.mock.empty()) {
+            res = mock.Query(mi.metric_obj, *v, ctx);
+          } else if (mi.metric_obj.spec.provider == "iter8") {
+            res = builtin ? builtin->Query(mi.metric_obj, *v, ctx)
+                          : metrics::MetricResult::Unavailable(
+                                "builtin metric: no proxy statistics in this process");
+          } else {
+            res = http.Query(mi.metric_obj, *v, ctx);
+          }
+          values[mi.name][v->name] = {res.value, res.sample_size, res.unavailable, res.request};
+        }
+      }
+      obs.values = std::move(values);
+    }
+  }
+  if (r.need != engine::Need::kNothing) return absl::InternalError("engine kept asking");
+
+  if (r.launch) {
+    LaunchHandler(e, r.launch->name, static_cast<int>(r.launch->type), r.launch->action,
+                  r.launch->loop);
+  }
+  for (const engine::WeightPatch& p : r.patches) {
+    // The original only logs patch errors; the read-back below decides.
+    absl::Status s = traffic_.Apply(p);
+    if (!s.ok()) options_.log(StrCat(key.namespace_, "/", key.name, ": patch: ", s.message()));
+  }
+  if (r.read_weights_after) {
+    api::Experiment d = e;
+    d.status = r.status;
+    api::ApplyDefaults(&d);
+    engine::RecordWeights(e, traffic::ReadWeights(traffic_, d), now, &r);
+  }
+  if (r.record) {
+    (*r.record)["weightsAfter"] = Json::object();
+    for (const auto& w : r.status.current_weight_distribution) {
+      (*r.record)["weightsAfter"][w.name] = w.value;
+    }
+    api::Experiment run = e;
+    run.status = r.status;
+    absl::Status s = store_.PutRecord(key.namespace_, key.name, RunId(run),
+                                      (*r.record)["iteration"].get<int64_t>(), *r.record);
+    if (!s.ok()) return s;
+  }
+  for (const engine::Event& ev : r.events) {
+    options_.log(StrCat(key.namespace_, "/", key.name, ": ", ev.reason,
+                        ev.message.empty() ? "" : ": ", ev.message));
+  }
+  if (r.write_status) {
+    api::Experiment out = e;
+    out.status = r.status;
+    absl::StatusOr<Json> written = store_.UpdateStatus(api::EncodeResource(out));
+    if (!written.ok()) return written.status();
+  }
+  if (r.release_target) {
+    for (const engine::Contender& c : obs.contenders) {
+      Enqueue({"Experiment", c.namespace_, c.name});
+    }
+  }
+  if (r.requeue_after) Enqueue(key, *r.requeue_after);
+  return absl::OkStatus();
+}
+
+void Controller::LaunchHandler(const api::Experiment& e, const std::string& handler_name, int type,
+                               const std::string& action, int loop) {
+  Json h = Json::object();
+  h["apiVersion"] = "iter8.tools/v1alpha1";
+  h["kind"] = kHandlerKind;
+  h["metadata"] = {{"name", handler_name}, {"namespace", e.metadata.namespace_}};
+  h["spec"] = {{"experiment", e.metadata.name}, {"type", type}, {"action", action}, {"loop", loop}};
+  absl::StatusOr<Json> created = store_.Create(h);
+  if (!created.ok() && !absl::IsAlreadyExists(created.status())) {
+    options_.log(StrCat("handler ", handler_name, ": ", created.status().message()));
+    return;
+  }
+  if (created.ok()) {
+    Json with_status = *created;
+    with_status["status"] = {{"state", "Running"}};
+    (void)store_.UpdateStatus(with_status);
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  if (stopping_) return;
+  handler_threads_.emplace_back(
+      &Controller::RunHandler, this,
+      store::ObjectKey{kHandlerKind, e.metadata.namespace_, handler_name},
+      store::ObjectKey{"Experiment", e.metadata.namespace_, e.metadata.name}, type, action);
+}
+
+void Controller::RunHandler(store::ObjectKey handler, store::ObjectKey experiment, int type,
+                            std::string action) {
+  absl::Status result;
+  absl::StatusOr<Json> ej = store_.Get(experiment);
+  if (!ej.ok()) {
+    result = ej.status();
+  } else {
+    absl::StatusOr<api::Experiment> e = ToExperiment(*ej);
+    if (!e.ok()) {
+      result = e.status();
+    } else {
+      api::ApplyDefaults(&*e);
+      tasks::TaskEnv env;
+      env.experiment = &*e;
+      env.type = static_cast<engine::HandlerType>(type);
+      env.traffic = &traffic_;
+      env.timeout = options_.task_timeout;
+      env.log = [&](const std::string& line) {
+        options_.log(StrCat(experiment.namespace_, "/", experiment.name, " ", action, ": ", line));
+      };
+      auto it = e->spec.strategy.actions.find(action);
+      if (it != e->spec.strategy.actions.end()) result = tasks::RunAction(it->second, env);
+    }
+  }
+  if (!result.ok()) {
+    options_.log(StrCat(experiment.namespace_, "/", experiment.name, " ", action,
+                        " failed: ", result.message()));
+  }
+  absl::StatusOr<Json> h = store_.Get(handler);
+  if (!h.ok()) return;
+  (*h)["status"] = {{"state", result.ok() ? "Complete" : "Failed"},
+                    {"message", std::string(result.message())}};
+  (void)store_.UpdateStatus(*h);
+}
+
+}  // namespace iter8::controller

@@ -1,0 +1,92 @@
+// File: controller/controller.h
+//
+// The reconcile loop: watches the store's change feed, keeps a work queue keyed by
+// namespace/name (one reconcile per key at a time, timers for "requeue after"), and for each
+// experiment gathers the observations the engine asks for, calls engine::Step, and applies the
+// result: launches handlers (actions run in-process on their own thread, their state kept as
+// `Handler` objects in the store so a restart knows about them), patches weights through the
+// TrafficDriver, reads them back, writes status (refused when stale: the key is requeued),
+// stores the iteration's decision record, and wakes the next experiment waiting on the target.
+//
+// Crash safety: everything an experiment needs to continue is in the store. After `kill -9`,
+// a new Controller on the same database resumes every experiment from its stored status; an
+// iteration whose status write did not commit is run again (its weights are absolute values
+// computed from the stored distribution, so re-applying them is idempotent) and its decision
+// record replaces the half-written one. Handlers that were running are started again.
+//
+// Threads: Start() runs one watcher thread, `workers` reconcile threads and one thread per
+// running handler; Stop() (or the destructor) joins them all. Public methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "metrics/builtin_provider.h"
+#include "metrics/http_provider.h"
+#include "store/sqlite_store.h"
+#include "traffic/traffic.h"
+
+namespace iter8::controller {
+
+inline constexpr char kHandlerKind[] = "Handler";
+
+struct ControllerOptions {
+  int workers = 2;
+  absl::Duration poll = absl::Milliseconds(100);  // change-feed polling interval
+  uint64_t seed = 0;                              // 0: from the clock
+  absl::Duration task_timeout = absl::Seconds(300);
+  metrics::HttpProviderOptions http;
+  const metrics::BuiltinSource* builtin = nullptr;  // proxy statistics, when local mode has them
+  std::function<void(const std::string&)> log = [](const std::string&) {};
+};
+
+class Controller {
+ public:
+  Controller(store::SqliteStore& store, ControllerOptions options);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Starts the watcher and workers and queues every stored experiment.
+  void Start();
+  void Stop();
+
+  // One reconcile of the experiment at `key`, on the calling thread.
+  absl::Status Reconcile(const store::ObjectKey& key);
+
+ private:
+  void Enqueue(const store::ObjectKey& key, absl::Duration after = absl::ZeroDuration());
+  void Watch();
+  void Work();
+  void LaunchHandler(const api::Experiment& experiment, const std::string& handler_name, int type,
+                     const std::string& action, int loop);
+  void RunHandler(store::ObjectKey handler, store::ObjectKey experiment, int type,
+                  std::string action);
+
+  store::SqliteStore& store_;
+  ControllerOptions options_;
+  traffic::StoreTrafficDriver traffic_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::set<store::ObjectKey> queued_;
+  std::set<store::ObjectKey> processing_;
+  std::set<store::ObjectKey> dirty_;  // changed while processing
+  std::map<store::ObjectKey, absl::Time> timers_;
+  std::vector<std::thread> threads_;
+  std::vector<std::thread> handler_threads_;
+  std::atomic<uint64_t> seed_{0};
+};
+
+}  // namespace iter8::controller

@@ -1,0 +1,251 @@
+#include "controller/controller.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "api/document.h"
+#include "api/load.h"
+#include "common/strings.h"
+#include "engine/engine.h"
+#include "test/testing/process.h"
+
+namespace iter8::controller {
+namespace {
+
+using api::Json;
+
+// Mock levels: the canary is faster; error rates are counters of 0 so the canary wins.
+std::string Metrics(const std::string& canary_latency, const std::string& canary_errors) {
+  return StrCat(R"(
+apiVersion: iter8.tools/v2alpha2
+kind: Metric
+metadata: {name: mean-latency, namespace: ns}
+spec:
+  type: Gauge
+  mock:
+  - {name: default, level: "20"}
+  - {name: canary, level: ")",
+                canary_latency, R"("}
+---
+apiVersion: iter8.tools/v2alpha2
+kind: Metric
+metadata: {name: error-rate, namespace: ns}
+spec:
+  type: Gauge
+  mock:
+  - {name: default, level: "0"}
+  - {name: canary, level: ")",
+                canary_errors, R"("}
+---
+apiVersion: iter8.tools/v1alpha1
+kind: Route
+metadata: {name: model, namespace: ns}
+spec:
+  versions:
+  - {name: default, weight: 100}
+  - {name: canary, weight: 0}
+)");
+}
+
+std::string Experiment(const std::string& name, int iterations,
+                       const std::string& extra_strategy = "") {
+  return StrCat(R"(
+apiVersion: iter8.tools/v2alpha2
+kind: Experiment
+metadata: {name: )",
+                name, R"(, namespace: ns}
+spec:
+  target: model
+  strategy:
+    testingPattern: Canary
+)",
+                extra_strategy, R"(
+  criteria:
+    objectives:
+    - {metric: mean-latency, upperLimit: "100"}
+    - {metric: error-rate, upperLimit: "0.01"}
+  duration: {intervalSeconds: 1, iterationsPerLoop: )",
+                iterations, R"(}
+  versionInfo:
+    baseline:
+      name: default
+      weightObjRef: {apiVersion: iter8.tools/v1alpha1, kind: Route, name: model, fieldPath: ".spec.versions[0].weight"}
+    candidates:
+    - name: canary
+      weightObjRef: {apiVersion: iter8.tools/v1alpha1, kind: Route, name: model, fieldPath: ".spec.versions[1].weight"}
+)");
+}
+
+void Apply(store::ResourceStore& s, const std::string& yaml) {
+  auto docs = api::ParseDocuments(yaml, "test.yaml");
+  ASSERT_TRUE(docs.ok()) << docs.status();
+  for (const auto& d : *docs) ASSERT_TRUE(s.Create(d.json).ok());
+}
+
+api::Experiment Get(store::ResourceStore& s, const std::string& name) {
+  auto j = s.Get({"Experiment", "ns", name});
+  EXPECT_TRUE(j.ok());
+  api::Document doc{"store", 0, *j, {}};
+  return *api::LoadExperiment(doc);
+}
+
+bool Completed(const api::Experiment& e) { return e.status.stage == api::Stage::kCompleted; }
+
+// Polls until `done` or the deadline.
+bool WaitFor(const std::function<bool()>& done, absl::Duration limit) {
+  const absl::Time end = absl::Now() + limit;
+  while (absl::Now() < end) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return done();
+}
+
+ControllerOptions Options() {
+  ControllerOptions o;
+  o.poll = absl::Milliseconds(20);
+  o.seed = 7;
+  return o;
+}
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = (dir_.path() / "iter8.db").string();
+    store_ = *store::SqliteStore::Open(path_);
+  }
+  int Weight(const std::string& version) {
+    Json r = *store_->Get({"Route", "ns", "model"});
+    return r["spec"]["versions"][version == "default" ? 0 : 1]["weight"];
+  }
+  testing::TempDir dir_;
+  std::string path_;
+  std::unique_ptr<store::SqliteStore> store_;
+};
+
+TEST_F(ControllerTest, GoodCanaryIsPromoted) {
+  Apply(*store_, Metrics("10", "0"));
+  Apply(*store_,
+        Experiment("exp", 3, "    actions:\n      finish:\n      - task: local/promote\n"));
+  Controller c(*store_, Options());
+  c.Start();
+  ASSERT_TRUE(WaitFor([&] { return Completed(Get(*store_, "exp")); }, absl::Seconds(30)));
+  c.Stop();
+  api::Experiment e = Get(*store_, "exp");
+  EXPECT_EQ(e.status.completed_iterations, 3);
+  EXPECT_EQ(e.status.message, "ExperimentCompleted: Experiment Completed");
+  EXPECT_EQ(engine::ExperimentOutcome(e), engine::Outcome::kPromoted);
+  EXPECT_EQ(Weight("canary"), 100);
+  EXPECT_EQ(Weight("default"), 0);
+  auto records = store_->Records("ns", "exp");
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 3u);
+  EXPECT_EQ((*records)[2]["iteration"], 3);
+  EXPECT_EQ((*records)[0]["weightsAfter"]["canary"], 10);
+  EXPECT_TRUE((*records)[0]["values"]["mean-latency"]["canary"].contains("value"));
+}
+
+TEST_F(ControllerTest, BadCanaryIsRolledBack) {
+  Apply(*store_, Metrics("10", "0.5"));
+  Apply(*store_, Experiment("exp", 3,
+                            "    deploymentPattern: BlueGreen\n    actions:\n      finish:\n"
+                            "      - task: local/promote\n"));
+  Controller c(*store_, Options());
+  c.Start();
+  ASSERT_TRUE(WaitFor([&] { return Completed(Get(*store_, "exp")); }, absl::Seconds(30)));
+  c.Stop();
+  api::Experiment e = Get(*store_, "exp");
+  EXPECT_EQ(engine::ExperimentOutcome(e), engine::Outcome::kRolledBack);
+  EXPECT_EQ(e.status.completed_iterations, 0);
+  EXPECT_EQ(Weight("default"), 100);
+  EXPECT_EQ(Weight("canary"), 0);
+}
+
+TEST_F(ControllerTest, BackendDownMeansNoPromotionAndTrafficHeld) {
+  Apply(*store_, Metrics("10", "0"));
+  // error-rate from a backend nobody listens on.
+  Json m = *store_->Get({"Metric", "ns", "error-rate"});
+  m["spec"].erase("mock");
+  m["spec"]["urlTemplate"] = StrCat("http://127.0.0.1:", testing::FreePort(), "/api");
+  m["spec"]["jqExpression"] = ".value";
+  ASSERT_TRUE(store_->Update(m).ok());
+  Apply(*store_, Experiment("exp", 3));
+  Controller c(*store_, Options());
+  c.Start();
+  ASSERT_TRUE(WaitFor([&] { return Completed(Get(*store_, "exp")); }, absl::Seconds(30)));
+  c.Stop();
+  api::Experiment e = Get(*store_, "exp");
+  EXPECT_EQ(e.status.completed_iterations, 3);
+  EXPECT_EQ(engine::ExperimentOutcome(e), engine::Outcome::kBaselineKept);
+  EXPECT_EQ(Weight("canary"), 0);
+  auto records = *store_->Records("ns", "exp");
+  ASSERT_EQ(records.size(), 3u);
+  for (const auto& r : records) EXPECT_EQ(r["decision"], "hold");
+  EXPECT_NE(records[0]["why"].get<std::string>().find("error-rate for canary"), std::string::npos)
+      << records[0]["why"];
+}
+
+TEST_F(ControllerTest, ExperimentsOnOneTargetRunOneAfterTheOther) {
+  Apply(*store_, Metrics("10", "0"));
+  Apply(*store_, Experiment("first", 2));
+  absl::SleepFor(absl::Milliseconds(20));
+  Apply(*store_, Experiment("second", 2));
+  Controller c(*store_, Options());
+  c.Start();
+  // While the first runs, the second waits.
+  ASSERT_TRUE(WaitFor([&] { return Get(*store_, "first").status.completed_iterations >= 1; },
+                      absl::Seconds(20)));
+  api::Experiment second = Get(*store_, "second");
+  EXPECT_EQ(second.status.stage, api::Stage::kWaiting);
+  ASSERT_TRUE(WaitFor([&] { return Completed(Get(*store_, "second")); }, absl::Seconds(30)));
+  c.Stop();
+  api::Experiment first = Get(*store_, "first");
+  second = Get(*store_, "second");
+  ASSERT_TRUE(first.status.start_time && second.status.start_time);
+  // The second started only after the first completed.
+  absl::Time first_end = *first.status.conditions[0].last_transition_time;
+  EXPECT_GE(*second.status.start_time, first_end);
+  EXPECT_EQ(second.status.completed_iterations, 2);
+}
+
+TEST_F(ControllerTest, RestartResumesWithTheRightIterationCount) {
+  Apply(*store_, Metrics("10", "0"));
+  Apply(*store_, Experiment("exp", 4));
+  {
+    Controller c(*store_, Options());
+    c.Start();
+    ASSERT_TRUE(WaitFor([&] { return Get(*store_, "exp").status.completed_iterations >= 2; },
+                        absl::Seconds(20)));
+    c.Stop();  // the process goes away mid-experiment
+  }
+  store_.reset();
+  store_ = *store::SqliteStore::Open(path_);
+  Controller c(*store_, Options());
+  c.Start();
+  ASSERT_TRUE(WaitFor([&] { return Completed(Get(*store_, "exp")); }, absl::Seconds(30)));
+  c.Stop();
+  api::Experiment e = Get(*store_, "exp");
+  EXPECT_EQ(e.status.completed_iterations, 4);
+  auto records = *store_->Records("ns", "exp");
+  ASSERT_EQ(records.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(records[i]["iteration"], i + 1);
+}
+
+TEST_F(ControllerTest, MissingMetricFailsTheExperiment) {
+  Apply(*store_, Metrics("10", "0"));
+  ASSERT_TRUE(store_->Delete({"Metric", "ns", "error-rate"}).ok());
+  Apply(*store_, Experiment("exp", 2));
+  Controller c(*store_, Options());
+  c.Start();
+  ASSERT_TRUE(WaitFor([&] { return Completed(Get(*store_, "exp")); }, absl::Seconds(20)));
+  c.Stop();
+  api::Experiment e = Get(*store_, "exp");
+  EXPECT_EQ(engine::ExperimentOutcome(e), engine::Outcome::kFailed);
+  EXPECT_EQ(e.status.message, "ExperimentCompleted: Experiment failed");
+  EXPECT_EQ(e.status.conditions[1].message, "Unable to find metric ns/error-rate");
+}
+
+}  // namespace
+}  // namespace iter8::controller
