@@ -7,6 +7,7 @@
 #include "api/validate.h"
 #include "cli/describe.h"
 #include "cli/input.h"
+#include "cli/local.h"
 #include "common/random.h"
 #include "common/strings.h"
 #include "metrics/http_provider.h"
@@ -22,13 +23,9 @@ std::string Lower(std::string s) {
 
 // The experiment named by -f (first Experiment document) or NAME.
 absl::StatusOr<api::Experiment> ResolveExperiment(const std::string& file, const std::string& name,
+                                                  const std::string& ns, const std::string& db,
                                                   std::istream& in) {
-  if (file.empty()) {
-    return absl::UnavailableError(
-        StrCat("cannot read experiment \"", name,
-               "\" by name: this build has no experiment store yet (local store and cluster access "
-               "come with `iter8 run` and `iter8 controller`); use -f FILE or -f -"));
-  }
+  if (file.empty()) return LoadStoredExperiment(db, ns, name);
   absl::StatusOr<std::vector<api::Document>> docs = ReadDocuments(file, in);
   if (!docs.ok()) return docs.status();
   for (const api::Document& doc : *docs) {
@@ -52,13 +49,13 @@ bool ConditionTrue(const api::Experiment& e, std::string_view type) {
 
 // Resolves the experiment a command names, reporting problems on `err`. Returns the exit code
 // to end with, or -1 with `*out` set. Naming no experiment at all is a usage error.
-int SelectExperiment(const std::string& file, const std::string& name, IoStreams io,
-                     api::Experiment* out) {
+int SelectExperiment(const std::string& file, const std::string& name, const std::string& ns,
+                     const std::string& db, IoStreams io, api::Experiment* out) {
   if (file.empty() && name.empty()) {
     io.err << "Error: Missing experiment: give -f FILE (or -f - to read standard input)\n";
     return kExitUsage;
   }
-  absl::StatusOr<api::Experiment> e = ResolveExperiment(file, name, io.in);
+  absl::StatusOr<api::Experiment> e = ResolveExperiment(file, name, ns, db, io.in);
   if (!e.ok()) {
     io.err << "Error: " << e.status().message() << "\n";
     return kExitFailure;
@@ -86,7 +83,7 @@ int Iter8ctlArgumentErrors(const std::vector<std::string>& args, std::ostream& e
     err << "Missing experiment\n" << kIter8ctlUsage;
     return kExitUsage;
   }
-  static const std::vector<std::string> kFlags = {"f", "file", "n", "namespace", "h", "help"};
+  static const std::vector<std::string> kFlags = {"f", "file", "n", "namespace", "db", "h", "help"};
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a.size() < 2 || a[0] != '-') continue;
@@ -104,7 +101,10 @@ int Iter8ctlArgumentErrors(const std::vector<std::string>& args, std::ostream& e
 
 int RunDescribe(const DescribeOptions& options, IoStreams io) {
   api::Experiment e;
-  if (int code = SelectExperiment(options.file, options.name, io, &e); code >= 0) return code;
+  if (int code =
+          SelectExperiment(options.file, options.name, options.namespace_, options.db, io, &e);
+      code >= 0)
+    return code;
   io.out << Describe(e, DescribeFormatFor(e));
   return kExitOk;
 }
@@ -128,7 +128,9 @@ int RunAssert(const AssertOptions& options, IoStreams io) {
     }
   }
   api::Experiment experiment;
-  if (int code = SelectExperiment(options.file, options.name, io, &experiment); code >= 0) {
+  if (int code = SelectExperiment(options.file, options.name, options.namespace_, options.db, io,
+                                  &experiment);
+      code >= 0) {
     return code;
   }
   const api::Experiment* e = &experiment;

@@ -33,8 +33,9 @@ int Iter8ctlArgumentErrors(const std::vector<std::string>& args, std::ostream& e
 
 struct DescribeOptions {
   std::string file;        // -f: path or "-"
-  std::string name;        // positional NAME (read from a store; not available in this build)
+  std::string name;        // positional NAME, read from the local store (cli/local.h)
   std::string namespace_;  // -n
+  std::string db;          // --db (cli/local.h DatabasePath)
 };
 int RunDescribe(const DescribeOptions& options, IoStreams io);
 
@@ -45,6 +46,7 @@ struct AssertOptions {
   std::string name;
   std::string namespace_;
   std::vector<std::string> conditions;
+  std::string db;
 };
 int RunAssert(const AssertOptions& options, IoStreams io);
 

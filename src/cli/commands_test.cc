@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "test/testing/process.h"
 #include "test/testing/reference.h"
 
 namespace iter8::cli {
@@ -49,7 +50,7 @@ status:
 )";
 
 TEST(DescribeCommandTest, ReadsStdinAndPrintsReport) {
-  Outcome r = Call(RunDescribe, DescribeOptions{"-", "", ""}, kCompletedCanary);
+  Outcome r = Call(RunDescribe, DescribeOptions{"-", "", "", ""}, kCompletedCanary);
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_NE(r.out.find("Winning version: v2\n"), std::string::npos) << r.out;
 }
@@ -59,23 +60,26 @@ TEST(DescribeCommandTest, ErrorsExitNonZeroWithReason) {
   EXPECT_EQ(missing.code, kExitUsage);
   EXPECT_NE(missing.err.find("Missing experiment"), std::string::npos);
 
-  Outcome empty = Call(RunDescribe, DescribeOptions{"-", "", ""}, "");
+  Outcome empty = Call(RunDescribe, DescribeOptions{"-", "", "", ""}, "");
   EXPECT_EQ(empty.code, kExitFailure);
   EXPECT_NE(empty.err.find("<stdin>: empty input"), std::string::npos) << empty.err;
 
-  Outcome bad = Call(RunDescribe, DescribeOptions{"-", "", ""}, "apiVersion: [\n");
+  Outcome bad = Call(RunDescribe, DescribeOptions{"-", "", "", ""}, "apiVersion: [\n");
   EXPECT_EQ(bad.code, kExitFailure);
   EXPECT_NE(bad.err.find("<stdin>:"), std::string::npos) << bad.err;
 
-  Outcome nofile = Call(RunDescribe, DescribeOptions{"/nonexistent/x.yaml", "", ""});
+  Outcome nofile = Call(RunDescribe, DescribeOptions{"/nonexistent/x.yaml", "", "", ""});
   EXPECT_EQ(nofile.code, kExitFailure);
   EXPECT_NE(nofile.err.find("/nonexistent/x.yaml: cannot open"), std::string::npos) << nofile.err;
 
-  Outcome byname = Call(RunDescribe, DescribeOptions{"", "myexp", ""});
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "iter8.db").string();
+  Outcome byname = Call(RunDescribe, DescribeOptions{"", "myexp", "", db});
   EXPECT_EQ(byname.code, kExitFailure);
-  EXPECT_NE(byname.err.find("no experiment store"), std::string::npos);
+  EXPECT_NE(byname.err.find("experiment \"default/myexp\" not found in " + db), std::string::npos)
+      << byname.err;
 
-  Outcome metric = Call(RunDescribe, DescribeOptions{"-", "", ""},
+  Outcome metric = Call(RunDescribe, DescribeOptions{"-", "", "", ""},
                         "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: m}\n");
   EXPECT_EQ(metric.code, kExitFailure);
   EXPECT_NE(metric.err.find("no Experiment in input"), std::string::npos) << metric.err;
@@ -115,11 +119,14 @@ TEST(Iter8ctlArgumentsTest, ValidArgumentsGoOnToTheParser) {
 }
 
 TEST(AssertCommandTest, AllConditionsHold) {
-  Outcome r = Call(
-      RunAssert,
-      AssertOptions{
-          "-", "", "", {"completed", "noFailure", "winnerFound", "candidateWon", "winnerIs=v2"}},
-      kCompletedCanary);
+  Outcome r =
+      Call(RunAssert,
+           AssertOptions{"-",
+                         "",
+                         "",
+                         {"completed", "noFailure", "winnerFound", "candidateWon", "winnerIs=v2"},
+                         ""},
+           kCompletedCanary);
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out, "All conditions satisfied.\n");
 }
@@ -128,7 +135,8 @@ TEST(AssertCommandTest, NamesTheFailingCondition) {
   std::string running = kCompletedCanary;
   running.replace(running.find("status: \"True\""), 14, "status: \"False\"");
   running.replace(running.find("stage: Completed"), 16, "stage: Running");
-  Outcome r = Call(RunAssert, AssertOptions{"-", "", "", {"completed", "winnerIs=v1"}}, running);
+  Outcome r =
+      Call(RunAssert, AssertOptions{"-", "", "", {"completed", "winnerIs=v1"}, ""}, running);
   EXPECT_EQ(r.code, kExitFailure);
   EXPECT_NE(r.err.find("completed: experiment has not completed (stage Running)"),
             std::string::npos)
@@ -137,7 +145,7 @@ TEST(AssertCommandTest, NamesTheFailingCondition) {
 }
 
 TEST(AssertCommandTest, UnknownConditionIsAUsageError) {
-  Outcome r = Call(RunAssert, AssertOptions{"-", "", "", {"happy"}}, kCompletedCanary);
+  Outcome r = Call(RunAssert, AssertOptions{"-", "", "", {"happy"}, ""}, kCompletedCanary);
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_NE(r.err.find("unknown condition \"happy\""), std::string::npos);
 }

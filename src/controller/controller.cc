@@ -289,6 +289,13 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
   }
   if (r.need != engine::Need::kNothing) return absl::InternalError("engine kept asking");
 
+  if (r.forget_handlers) {
+    for (const Json& h : *handlers) {
+      if (h["spec"].value("experiment", std::string()) != key.name) continue;
+      absl::Status s = store_.Delete({kHandlerKind, key.namespace_, h["metadata"]["name"]});
+      if (!s.ok() && !absl::IsNotFound(s)) return s;
+    }
+  }
   if (r.launch) {
     LaunchHandler(e, r.launch->name, static_cast<int>(r.launch->type), r.launch->action,
                   r.launch->loop);

@@ -247,6 +247,7 @@ StepResult Stepper::Run() {
       s.extra[kStatusRetry] = token;
       result_.status = std::move(s);
       result_.write_status = true;
+      result_.forget_handlers = true;
       result_.events.push_back(
           {kReasonRetried, StrCat("Experiment restarted (retry ", token, ")")});
     }
@@ -367,6 +368,16 @@ bool Stepper::CheckHandlers() {
         if (c.type == HandlerType::kLoop) {
           read_weights = true;
           break;
+        }
+        // Ours: the finish action usually moved traffic (promotion or rollback), so the
+        // final status shows the weights it left (the original kept the last iteration's).
+        if (!obs_.weights) {
+          result_ = NeedOnly(Need::kWeights);
+          return false;
+        }
+        if (obs_.weights->ok()) {
+          absl::StatusOr<std::vector<api::VersionWeight>> dist = Distribution(**obs_.weights);
+          if (dist.ok()) MutableStatus().current_weight_distribution = *std::move(dist);
         }
         EndExperiment("Experiment Completed");
         return false;

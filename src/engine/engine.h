@@ -173,6 +173,8 @@ struct StepResult {
   bool read_weights_after = false;
   // The experiment reached Completed: wake the next experiment waiting on the same target.
   bool release_target = false;
+  // A retry started the experiment again: forget (delete) the handlers of the previous run.
+  bool forget_handlers = false;
   // Events recorded (a condition whose status, reason or message changed).
   std::vector<Event> events;
   // Call Step again after this long even if nothing changes (iteration timer).

@@ -667,6 +667,7 @@ TEST(EngineTest, RetryRestartsACompletedExperimentOncePerToken) {
   e.metadata.annotations[kAnnotationRetry] = "1";
   StepResult r = w.Reconcile(&e, kT0 + absl::Hours(1), rnd);
   EXPECT_TRUE(r.write_status);
+  EXPECT_TRUE(r.forget_handlers);
   EXPECT_FALSE(e.status.init_time);
   EXPECT_TRUE(e.status.conditions.empty());
   w.RunToCompletion(&e, kT0 + absl::Hours(1), rnd);

@@ -12,11 +12,13 @@ namespace iter8::exe {
 
 // Flags and positional of `describe` and `assert`: -f FILE|-, NAME, -n NAMESPACE.
 inline void AddExperimentSelector(CLI::App* cmd, std::string* file, std::string* name,
-                                  std::string* ns) {
+                                  std::string* ns, std::string* db) {
   cmd->add_option("-f,--file", *file,
                   "experiment YAML or JSON file, or - for console input (stdin)");
-  cmd->add_option("name", *name, "experiment name (selects it within -f input)");
-  cmd->add_option("-n,--namespace", *ns, "namespace of the experiment");
+  cmd->add_option("name", *name,
+                  "experiment name (within -f input, else read from the local store)");
+  cmd->add_option("-n,--namespace", *ns, "namespace of the experiment (default: default)");
+  cmd->add_option("--db", *db, "local store (default: $ITER8_DB, else ./iter8.db)");
 }
 
 // Parses; on a parse error (or --help/--version) prints CLI11's message and returns the exit

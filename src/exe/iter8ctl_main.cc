@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
 
   DescribeOptions describe;
   CLI::App* d = app.add_subcommand("describe", "Describe an Iter8 experiment");
-  iter8::exe::AddExperimentSelector(d, &describe.file, &describe.name, &describe.namespace_);
+  iter8::exe::AddExperimentSelector(d, &describe.file, &describe.name, &describe.namespace_,
+                                    &describe.db);
 
   AssertOptions assert_opts;
   CLI::App* a = app.add_subcommand("assert", "Assert conditions for an Iter8 experiment");
@@ -27,7 +28,7 @@ int main(int argc, char** argv) {
                 "targetAcquired (repeatable)")
       ->delimiter(',');
   iter8::exe::AddExperimentSelector(a, &assert_opts.file, &assert_opts.name,
-                                    &assert_opts.namespace_);
+                                    &assert_opts.namespace_, &assert_opts.db);
   if (int code = iter8::exe::Parse(app, argc, argv); code >= 0) return code;
   IoStreams io{std::cin, std::cout, std::cerr};
   if (d->parsed()) return RunDescribe(describe, io);

@@ -83,6 +83,13 @@ class ChildProcess {
     }
     return true;
   }
+  // kill -9: no chance to clean up, as after a crash.
+  void Kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
   void Stop() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);

@@ -1,0 +1,428 @@
+#include "cli/local.h"
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <iomanip>
+#include <set>
+
+#include "absl/time/clock.h"
+#include "api/load.h"
+#include "api/validate.h"
+#include "cli/input.h"
+#include "common/strings.h"
+#include "controller/controller.h"
+#include "engine/engine.h"
+#include "store/sqlite_store.h"
+
+namespace iter8::cli {
+namespace {
+
+using api::Json;
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void OnInterrupt(int) { g_interrupted = true; }
+
+absl::StatusOr<std::unique_ptr<store::SqliteStore>> OpenStore(const std::string& flag) {
+  return store::SqliteStore::Open(DatabasePath(flag));
+}
+
+absl::StatusOr<api::Experiment> ToExperiment(const Json& json) {
+  api::Document doc{"store", 0, json, {}};
+  return api::LoadExperiment(doc);
+}
+
+std::string Ns(const std::string& ns) { return ns.empty() ? "default" : ns; }
+
+// Every document of every file, validated; problems are printed and make the result empty.
+bool LoadAll(const std::vector<std::string>& files, IoStreams io, std::vector<Json>* out) {
+  bool ok = true;
+  for (const std::string& file : files) {
+    absl::StatusOr<std::vector<api::Document>> docs = ReadDocuments(file, io.in);
+    if (!docs.ok()) {
+      io.err << "Error: " << docs.status().message() << "\n";
+      ok = false;
+      continue;
+    }
+    for (const api::Document& doc : *docs) {
+      const std::string kind = doc.json.is_object() ? doc.json.value("kind", "") : "";
+      if (kind == "Experiment" || kind == "Metric") {
+        absl::StatusOr<api::Resource> r = api::LoadResource(doc);
+        if (!r.ok()) {
+          io.err << "Error: " << r.status().message() << "\n";
+          ok = false;
+          continue;
+        }
+        std::vector<api::FieldError> problems =
+            std::visit([](const auto& res) { return api::Validate(res); }, *r);
+        for (const api::FieldError& p : problems) {
+          io.err << "Error: " << doc.Describe(p) << "\n";
+          ok = false;
+        }
+      } else {
+        absl::StatusOr<store::ObjectKey> key = store::KeyOf(doc.json);
+        if (!key.ok()) {
+          io.err << "Error: " << doc.Locate("") << ": " << key.status().message() << "\n";
+          ok = false;
+          continue;
+        }
+      }
+      out->push_back(doc.json);
+    }
+  }
+  return ok;
+}
+
+// Creates the object or replaces its spec (keeping status).
+absl::StatusOr<Json> ApplyOne(store::ResourceStore& s, Json object) {
+  absl::StatusOr<store::ObjectKey> key = store::KeyOf(object);
+  if (!key.ok()) return key.status();
+  object.erase("status");
+  object["metadata"].erase("resourceVersion");
+  absl::StatusOr<Json> created = s.Create(object);
+  if (created.ok() || !absl::IsAlreadyExists(created.status())) return created;
+  // Like `kubectl apply`, annotations and labels the file does not mention are kept (operator
+  // verbs are annotations set by other commands).
+  absl::StatusOr<Json> stored = s.Get(*key);
+  if (stored.ok()) {
+    for (const char* field : {"annotations", "labels"}) {
+      const Json& old = (*stored)["metadata"].value(field, Json::object());
+      if (!old.is_object()) continue;
+      Json merged = old;
+      const Json& mine = object["metadata"].value(field, Json::object());
+      if (mine.is_object()) {
+        for (const auto& [k, v] : mine.items()) merged[k] = v;
+      }
+      if (!merged.empty()) object["metadata"][field] = merged;
+    }
+  }
+  return s.Update(object);
+}
+
+std::string Outcome(const api::Experiment& e) {
+  return std::string(engine::ToString(engine::ExperimentOutcome(e)));
+}
+
+std::string Weights(const api::Experiment& e) {
+  std::vector<std::string> parts;
+  for (const auto& w : e.status.current_weight_distribution) {
+    parts.push_back(StrCat(w.name, "=", w.value));
+  }
+  return StrJoin(parts, " ");
+}
+
+}  // namespace
+
+std::string DatabasePath(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("ITER8_DB"); env != nullptr && *env != '\0') return env;
+  return "iter8.db";
+}
+
+absl::StatusOr<api::Experiment> LoadStoredExperiment(const std::string& db, const std::string& ns,
+                                                     const std::string& name) {
+  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(db);
+  if (!s.ok()) return s.status();
+  absl::StatusOr<Json> j = (*s)->Get({"Experiment", Ns(ns), name});
+  if (absl::IsNotFound(j.status())) {
+    return absl::NotFoundError(
+        StrCat("experiment \"", Ns(ns), "/", name, "\" not found in ", DatabasePath(db)));
+  }
+  if (!j.ok()) return j.status();
+  return ToExperiment(*j);
+}
+
+int RunRun(const RunOptions& options, IoStreams io) {
+  std::vector<Json> objects;
+  if (!LoadAll(options.files, io, &objects)) {
+    io.err << "Error: nothing was started\n";
+    return kExitFailure;
+  }
+  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(options.db);
+  if (!s.ok()) {
+    io.err << "Error: " << s.status().message() << "\n";
+    return kExitFailure;
+  }
+  std::vector<store::ObjectKey> experiments;
+  for (const Json& o : objects) {
+    absl::StatusOr<Json> applied = ApplyOne(**s, o);
+    if (!applied.ok()) {
+      io.err << "Error: " << applied.status().message() << "\n";
+      return kExitFailure;
+    }
+    store::ObjectKey key = *store::KeyOf(*applied);
+    if (key.kind == "Experiment") experiments.push_back(key);
+    io.out << key.kind << " " << key.namespace_ << "/" << key.name << " applied\n";
+  }
+  if (experiments.empty()) {
+    io.err << "Error: no Experiment in the input; nothing to run\n";
+    return kExitFailure;
+  }
+
+  std::mutex out_mu;
+  controller::ControllerOptions copts;
+  copts.seed = options.seed;
+  copts.log = [&](const std::string& line) {
+    if (options.quiet) return;
+    std::lock_guard<std::mutex> l(out_mu);
+    io.out << absl::FormatTime("%H:%M:%S ", absl::Now(), absl::LocalTimeZone()) << line << "\n";
+    io.out.flush();
+  };
+  controller::Controller c(**s, copts);
+  g_interrupted = false;
+  auto previous_int = std::signal(SIGINT, OnInterrupt);
+  auto previous_term = std::signal(SIGTERM, OnInterrupt);
+  c.Start();
+  std::map<store::ObjectKey, std::string> last_line;
+  std::vector<api::Experiment> finished;
+  while (!g_interrupted) {
+    finished.clear();
+    for (const store::ObjectKey& key : experiments) {
+      absl::StatusOr<Json> j = (*s)->Get(key);
+      if (!j.ok()) continue;
+      absl::StatusOr<api::Experiment> e = ToExperiment(*j);
+      if (!e.ok()) continue;
+      const std::string line =
+          StrCat(key.namespace_, "/", key.name, ": stage ",
+                 e->status.stage ? api::ToString(*e->status.stage) : "-", ", iteration ",
+                 e->status.completed_iterations.value_or(0), ", weights ", Weights(*e));
+      if (!options.quiet && last_line[key] != line) {
+        std::lock_guard<std::mutex> l(out_mu);
+        io.out << absl::FormatTime("%H:%M:%S ", absl::Now(), absl::LocalTimeZone()) << line << "\n";
+        last_line[key] = line;
+      }
+      // A retry requested but not yet picked up by the controller is not finished.
+      auto retry = e->metadata.annotations.find(engine::kAnnotationRetry);
+      const bool retry_pending =
+          retry != e->metadata.annotations.end() &&
+          e->status.extra.value(engine::kStatusRetry, std::string()) != retry->second;
+      if (e->status.stage == api::Stage::kCompleted && !retry_pending) finished.push_back(*e);
+    }
+    if (finished.size() == experiments.size()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  c.Stop();
+  std::signal(SIGINT, previous_int);
+  std::signal(SIGTERM, previous_term);
+  if (g_interrupted) {
+    io.err << "interrupted: experiments keep their state in " << DatabasePath(options.db)
+           << "; `iter8 run` again resumes them\n";
+    return 130;
+  }
+  int code = kExitOk;
+  for (const api::Experiment& e : finished) {
+    const engine::Outcome o = engine::ExperimentOutcome(e);
+    io.out << e.metadata.namespace_ << "/" << e.metadata.name << ": " << Outcome(e)
+           << " (recommended version: " << e.status.version_recommended_for_promotion << "; "
+           << e.status.message << ")\n";
+    if (o == engine::Outcome::kFailed) {
+      code = kExitFailure;
+    } else if (o != engine::Outcome::kPromoted && code == kExitOk &&
+               !(e.spec.version_info && e.spec.version_info->candidates.empty())) {
+      code = kExitRolledBack;
+    }
+  }
+  return code;
+}
+
+int RunApply(const ApplyOptions& options, IoStreams io) {
+  std::vector<Json> objects;
+  if (!LoadAll(options.files, io, &objects)) return kExitFailure;
+  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(options.db);
+  if (!s.ok()) {
+    io.err << "Error: " << s.status().message() << "\n";
+    return kExitFailure;
+  }
+  int code = kExitOk;
+  for (const Json& o : objects) {
+    store::ObjectKey key = *store::KeyOf(o);
+    absl::Status st = options.remove ? (*s)->Delete(key) : ApplyOne(**s, o).status();
+    if (!st.ok()) {
+      io.err << "Error: " << st.message() << "\n";
+      code = kExitFailure;
+      continue;
+    }
+    io.out << key.kind << " " << key.namespace_ << "/" << key.name
+           << (options.remove ? " deleted\n" : " applied\n");
+  }
+  return code;
+}
+
+int RunGet(const GetOptions& options, IoStreams io) {
+  std::string kind;
+  std::string what = options.what;
+  if (what == "experiments" || what == "experiment" || what == "exp") kind = "Experiment";
+  if (what == "metrics" || what == "metric") kind = "Metric";
+  if (what == "routes" || what == "route") kind = "Route";
+  if (kind.empty()) {
+    io.err << "Error: unknown resource type \"" << what
+           << "\"; use experiments, metrics or routes\n";
+    return kExitUsage;
+  }
+  if (!options.output.empty() && options.output != "yaml" && options.output != "json") {
+    io.err << "Error: -o must be yaml or json, not \"" << options.output << "\"\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(options.db);
+  if (!s.ok()) {
+    io.err << "Error: " << s.status().message() << "\n";
+    return kExitFailure;
+  }
+  absl::StatusOr<std::vector<Json>> list = (*s)->List(kind, options.namespace_);
+  if (!list.ok()) {
+    io.err << "Error: " << list.status().message() << "\n";
+    return kExitFailure;
+  }
+  if (options.output == "json") {
+    Json items = Json::array();
+    for (auto& o : *list) items.push_back(o);
+    io.out << Json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}}.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (options.output == "yaml") {
+    for (const auto& o : *list) io.out << "---\n" << api::ToYaml(o);
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  if (kind == "Experiment") {
+    rows.push_back(
+        {"NAMESPACE", "NAME", "TYPE", "TARGET", "STAGE", "COMPLETED ITERATIONS", "MESSAGE"});
+    for (const auto& o : *list) {
+      absl::StatusOr<api::Experiment> e = ToExperiment(o);
+      if (!e.ok()) continue;
+      rows.push_back({e->metadata.namespace_, e->metadata.name,
+                      std::string(api::ToString(e->spec.strategy.testing_pattern)), e->spec.target,
+                      e->status.stage ? std::string(api::ToString(*e->status.stage)) : "",
+                      StrCat(e->status.completed_iterations.value_or(0)), e->status.message});
+    }
+  } else {
+    rows.push_back({"NAMESPACE", "NAME", "RESOURCE VERSION"});
+    for (const auto& o : *list) {
+      rows.push_back({o["metadata"].value("namespace", ""), o["metadata"].value("name", ""),
+                      o["metadata"].value("resourceVersion", "")});
+    }
+  }
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) widths[i] = std::max(widths[i], r[i].size());
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(widths[i] - r[i].size() + 3, ' ');
+    }
+    io.out << line << "\n";
+  }
+  return kExitOk;
+}
+
+int RunReport(const ReportOptions& options, IoStreams io) {
+  if (!options.output.empty() && options.output != "json") {
+    io.err << "Error: -o must be json, not \"" << options.output << "\"\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(options.db);
+  if (!s.ok()) {
+    io.err << "Error: " << s.status().message() << "\n";
+    return kExitFailure;
+  }
+  const std::string ns = Ns(options.namespace_);
+  if (!(*s)->Get({"Experiment", ns, options.name}).ok()) {
+    io.err << "Error: experiment \"" << ns << "/" << options.name << "\" not found in "
+           << DatabasePath(options.db) << "\n";
+    return kExitFailure;
+  }
+  absl::StatusOr<std::vector<Json>> records = (*s)->Records(ns, options.name);
+  if (!records.ok()) {
+    io.err << "Error: " << records.status().message() << "\n";
+    return kExitFailure;
+  }
+  if (options.output == "json") {
+    Json all = Json::array();
+    for (auto& r : *records) all.push_back(r);
+    io.out << all.dump(2) << "\n";
+    return kExitOk;
+  }
+  io.out << "Decision records of " << ns << "/" << options.name << " (" << records->size()
+         << " iterations)\n";
+  for (const Json& r : *records) {
+    std::string before, after;
+    const Json weights_before = r.value("weightsBefore", Json::object());
+    const Json weights_after = r.value("weightsAfter", Json::object());
+    const Json values = r.value("values", Json::object());
+    for (const auto& [k, v] : weights_before.items()) before += StrCat(k, "=", v.dump(), " ");
+    for (const auto& [k, v] : weights_after.items()) after += StrCat(k, "=", v.dump(), " ");
+    io.out << "iteration " << r.value("iteration", 0) << " at " << r.value("time", "") << ": "
+           << r.value("decision", "") << "; " << r.value("why", "") << "\n";
+    io.out << "  weights " << before << "-> " << after << "\n";
+    for (const auto& [metric, versions] : values.items()) {
+      io.out << "  " << metric << ":";
+      for (const auto& [version, v] : versions.items()) {
+        io.out << " " << version << "="
+               << (v.contains("value") ? v["value"].dump()
+                                       : StrCat("unavailable(", v.value("error", ""), ")"));
+      }
+      io.out << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+int RunVerb(const VerbOptions& options, IoStreams io) {
+  static const std::map<std::string, std::pair<const char*, const char*>> kVerbs = {
+      {"pause", {engine::kAnnotationPause, "true"}},
+      {"resume", {engine::kAnnotationPause, nullptr}},
+      {"abort", {engine::kAnnotationAbort, "true"}},
+      {"retry", {engine::kAnnotationRetry, ""}},
+      {"approve", {engine::kAnnotationApprove, "true"}},
+  };
+  auto verb = kVerbs.find(options.verb);
+  if (verb == kVerbs.end()) {
+    io.err << "Error: unknown verb \"" << options.verb << "\"\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(options.db);
+  if (!s.ok()) {
+    io.err << "Error: " << s.status().message() << "\n";
+    return kExitFailure;
+  }
+  const std::string ns = Ns(options.namespace_);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    absl::StatusOr<Json> j = (*s)->Get({"Experiment", ns, options.name});
+    if (!j.ok()) {
+      io.err << "Error: experiment \"" << ns << "/" << options.name << "\" not found in "
+             << DatabasePath(options.db) << "\n";
+      return kExitFailure;
+    }
+    Json& annotations = (*j)["metadata"]["annotations"];
+    if (!annotations.is_object()) annotations = Json::object();
+    const auto& [key, value] = verb->second;
+    if (value == nullptr) {
+      annotations.erase(key);
+    } else if (*value == '\0') {
+      annotations[key] = StrCat(absl::ToUnixMillis(absl::Now()));  // a fresh retry token
+      for (const char* stale :
+           {engine::kAnnotationAbort, engine::kAnnotationApprove, engine::kAnnotationPause}) {
+        annotations.erase(stale);
+      }
+    } else {
+      annotations[key] = value;
+    }
+    absl::StatusOr<Json> written = (*s)->Update(*j);
+    if (written.ok()) {
+      io.out << "experiment " << ns << "/" << options.name << ": " << options.verb
+             << " requested\n";
+      return kExitOk;
+    }
+    if (!absl::IsAborted(written.status())) {
+      io.err << "Error: " << written.status().message() << "\n";
+      return kExitFailure;
+    }
+  }
+  io.err << "Error: experiment kept changing; try again\n";
+  return kExitFailure;
+}
+
+}  // namespace iter8::cli

@@ -1,0 +1,194 @@
+// `iter8 run` end to end: the real binary, a real SQLite file, every local sample to its
+// expected outcome, bad input refused before anything starts, and kill -9 in the middle of an
+// experiment followed by a restart that completes it with the right iteration count.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "api/document.h"
+#include "api/load.h"
+#include "store/sqlite_store.h"
+#include "test/testing/process.h"
+
+namespace iter8 {
+namespace {
+
+using api::Json;
+
+const std::string kSamples = std::string(ITER8_SOURCE_DIR) + "/samples/local/";
+
+struct Result {
+  int code = -1;
+  std::string output;
+};
+
+Result Iter8(const std::string& args, const std::filesystem::path& dir) {
+  const std::string log = (dir / "out.log").string();
+  const std::string cmd = std::string(ITER8_BIN) + " " + args + " > " + log + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.output = ss.str();
+  return r;
+}
+
+Json Get(const std::string& db, const std::string& kind, const std::string& name) {
+  auto s = store::SqliteStore::Open(db);
+  EXPECT_TRUE(s.ok());
+  auto j = (*s)->Get({kind, "default", name});
+  EXPECT_TRUE(j.ok()) << j.status();
+  return j.ok() ? *j : Json();
+}
+
+struct Sample {
+  std::string file, experiment, route;
+  int exit_code;
+  std::string outcome;
+  std::vector<int> final_weights;
+  int iterations;
+  friend void PrintTo(const Sample& s, std::ostream* os) { *os << s.file; }
+};
+
+class SampleTest : public ::testing::TestWithParam<Sample> {};
+
+TEST_P(SampleTest, RunsToItsExpectedOutcome) {
+  const Sample& s = GetParam();
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "iter8.db").string();
+  Result r =
+      Iter8("run --seed 3 -f " + kSamples + "metrics.yaml -f " + kSamples + s.file + " --db " + db,
+            dir.path());
+  EXPECT_EQ(r.code, s.exit_code) << r.output;
+  EXPECT_NE(r.output.find("default/" + s.experiment + ": " + s.outcome), std::string::npos)
+      << r.output;
+  Json route = Get(db, "Route", s.route);
+  for (size_t i = 0; i < s.final_weights.size(); ++i) {
+    EXPECT_EQ(route["spec"]["versions"][i]["weight"], s.final_weights[i]) << i;
+  }
+  Json e = Get(db, "Experiment", s.experiment);
+  EXPECT_EQ(e["status"]["completedIterations"], s.iterations);
+  Result report = Iter8("report " + s.experiment + " -o json --db " + db, dir.path());
+  ASSERT_EQ(report.code, 0) << report.output;
+  Json records = Json::parse(report.output);
+  EXPECT_EQ(records.size(), static_cast<size_t>(std::max(1, s.iterations)));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Samples, SampleTest,
+    ::testing::Values(
+        Sample{"canary.yaml", "canary-sample", "canary-route", 0, "promoted", {0, 100}, 5},
+        Sample{
+            "bluegreen.yaml", "bluegreen-sample", "bluegreen-route", 3, "rolled back", {100, 0}, 0},
+        Sample{"ab.yaml", "ab-sample", "ab-route", 0, "promoted", {0, 100}, 4},
+        Sample{"abn.yaml", "abn-sample", "abn-route", 0, "promoted", {0, 100, 0}, 4},
+        Sample{"fixedsplit.yaml",
+               "fixedsplit-sample",
+               "fixedsplit-route",
+               0,
+               "promoted",
+               {0, 100},
+               3}));
+
+TEST(RunTest, FixedSplitKeepsTheSplitWhileRunning) {
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "iter8.db").string();
+  ASSERT_EQ(Iter8("run -q --seed 1 -f " + kSamples + "metrics.yaml -f " + kSamples +
+                      "fixedsplit.yaml --db " + db,
+                  dir.path())
+                .code,
+            0);
+  Result report = Iter8("report fixedsplit-sample -o json --db " + db, dir.path());
+  for (const Json& r : Json::parse(report.output)) {
+    EXPECT_EQ(r["weightsAfter"]["default"], 80);
+    EXPECT_EQ(r["weightsAfter"]["canary"], 20);
+    EXPECT_EQ(r["decision"], "keep split");
+  }
+}
+
+TEST(RunTest, MalformedExperimentStartsNothing) {
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "iter8.db").string();
+  const std::string bad = (dir.path() / "bad.yaml").string();
+  std::ofstream(bad) << "apiVersion: iter8.tools/v2alpha2\nkind: Experiment\n"
+                        "metadata: {name: e}\nspec:\n  target: t\n  strategy: {testingPattern: "
+                        "Canary}\n  duration: {intervalSeconds: 0}\n";
+  Result r = Iter8("run -f " + kSamples + "canary.yaml -f " + bad + " --db " + db, dir.path());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("bad.yaml:7:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("/spec/duration/intervalSeconds"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("nothing was started"), std::string::npos) << r.output;
+  Result list = Iter8("get experiments --db " + db, dir.path());
+  EXPECT_EQ(list.code, 0);
+  EXPECT_EQ(list.output.find("canary-sample"), std::string::npos) << list.output;
+}
+
+TEST(RunTest, KillNineThenRunAgainCompletesWithTheRightIterationCount) {
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "iter8.db").string();
+  const std::string files = "-f " + kSamples + "metrics.yaml -f " + kSamples + "canary.yaml";
+  {
+    testing::ChildProcess run({ITER8_BIN, "run", "--db", db, "-f", kSamples + "metrics.yaml", "-f",
+                               kSamples + "canary.yaml"},
+                              (dir.path() / "first.log").string());
+    ASSERT_TRUE(run.started());
+    bool mid = false;
+    for (int i = 0; i < 300 && !mid; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      auto s = store::SqliteStore::Open(db);
+      if (!s.ok()) continue;
+      auto e = (*s)->Get({"Experiment", "default", "canary-sample"});
+      mid = e.ok() && (*e)["status"].value("completedIterations", 0) >= 2;
+    }
+    ASSERT_TRUE(mid);
+    run.Kill();
+  }
+  Json e = Get(db, "Experiment", "canary-sample");
+  EXPECT_LT(e["status"].value("completedIterations", 0), 5);
+  Result r = Iter8("run " + files + " --db " + db, dir.path());
+  EXPECT_EQ(r.code, 0) << r.output;
+  e = Get(db, "Experiment", "canary-sample");
+  EXPECT_EQ(e["status"]["completedIterations"], 5);
+  Result report = Iter8("report canary-sample -o json --db " + db, dir.path());
+  Json records = Json::parse(report.output);
+  ASSERT_EQ(records.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(records[i]["iteration"], i + 1);
+  Json route = Get(db, "Route", "canary-route");
+  EXPECT_EQ(route["spec"]["versions"][1]["weight"], 100);
+}
+
+TEST(RunTest, OperatorVerbsAndDescribeByName) {
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "iter8.db").string();
+  ASSERT_EQ(
+      Iter8("run -q -f " + kSamples + "metrics.yaml -f " + kSamples + "canary.yaml --db " + db,
+            dir.path())
+          .code,
+      0);
+  Result d = Iter8("describe canary-sample --db " + db, dir.path());
+  EXPECT_EQ(d.code, 0);
+  EXPECT_NE(d.output.find("Version recommended for promotion: canary"), std::string::npos)
+      << d.output;
+  Result missing = Iter8("pause nope --db " + db, dir.path());
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.output.find("experiment \"default/nope\" not found"), std::string::npos);
+  // retry: the completed experiment runs again from the start.
+  Result retry = Iter8("retry canary-sample --db " + db, dir.path());
+  EXPECT_EQ(retry.code, 0) << retry.output;
+  Result again =
+      Iter8("run -q -f " + kSamples + "metrics.yaml -f " + kSamples + "canary.yaml --db " + db,
+            dir.path());
+  EXPECT_EQ(again.code, 0) << again.output;
+  Json e = Get(db, "Experiment", "canary-sample");
+  EXPECT_EQ(e["status"]["completedIterations"], 5);
+  EXPECT_TRUE(e["status"].contains("retry"));
+}
+
+}  // namespace
+}  // namespace iter8
