@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   a->add_option("-c,--condition", assert_opts.conditions,
                 "completed, noFailure, winnerFound, candidateWon, winnerIs=<version>, "
                 "targetAcquired (repeatable)")
+      ->allow_extra_args(false)  // one value per -c, so a NAME after it stays positional
       ->delimiter(',');
   iter8::exe::AddExperimentSelector(a, &assert_opts.file, &assert_opts.name,
                                     &assert_opts.namespace_, &assert_opts.db);
