@@ -112,6 +112,39 @@ std::string Weights(const api::Experiment& e) {
   return StrJoin(parts, " ");
 }
 
+// "ns/name: Running 3/5, weights default=70 canary=30, objectives default=ok,ok
+// canary=ok,FAIL, winner canary".
+std::string ProgressLine(const api::Experiment& e) {
+  api::Experiment d = e;
+  api::ApplyDefaults(&d);
+  const int32_t total =
+      d.spec.duration->iterations_per_loop.value_or(1) * d.spec.duration->max_loops.value_or(1);
+  std::string line = StrCat(e.metadata.namespace_, "/", e.metadata.name, ": ",
+                            e.status.stage ? api::ToString(*e.status.stage) : "New", " ",
+                            e.status.completed_iterations.value_or(0), "/", total);
+  if (!e.status.current_weight_distribution.empty()) line += ", weights " + Weights(e);
+  if (e.status.analysis && e.status.analysis->version_assessments &&
+      !e.status.analysis->version_assessments->data.empty()) {
+    std::vector<std::string> parts;
+    for (const std::string& v : api::VersionNames(e.spec)) {
+      auto it = e.status.analysis->version_assessments->data.find(v);
+      if (it == e.status.analysis->version_assessments->data.end()) continue;
+      std::vector<std::string> marks;
+      for (bool ok : it->second) marks.push_back(ok ? "ok" : "FAIL");
+      parts.push_back(StrCat(v, "=", StrJoin(marks, ",")));
+    }
+    line += ", objectives " + StrJoin(parts, " ");
+  }
+  if (e.status.analysis && e.status.analysis->winner_assessment) {
+    const auto& w = e.status.analysis->winner_assessment->data;
+    line += w.winner_found ? StrCat(", winner ", w.winner) : std::string(", no winner yet");
+  }
+  if (e.status.extra.contains(engine::kStatusMetricsUnavailable)) {
+    line += ", metrics unavailable (traffic held)";
+  }
+  return line;
+}
+
 }  // namespace
 
 std::string DatabasePath(const std::string& flag) {
@@ -183,10 +216,7 @@ int RunRun(const RunOptions& options, IoStreams io) {
       if (!j.ok()) continue;
       absl::StatusOr<api::Experiment> e = ToExperiment(*j);
       if (!e.ok()) continue;
-      const std::string line =
-          StrCat(key.namespace_, "/", key.name, ": stage ",
-                 e->status.stage ? api::ToString(*e->status.stage) : "-", ", iteration ",
-                 e->status.completed_iterations.value_or(0), ", weights ", Weights(*e));
+      const std::string line = ProgressLine(*e);
       if (!options.quiet && last_line[key] != line) {
         std::lock_guard<std::mutex> l(out_mu);
         io.out << absl::FormatTime("%H:%M:%S ", absl::Now(), absl::LocalTimeZone()) << line << "\n";

@@ -66,6 +66,9 @@ void Controller::Start() {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = false;
   }
+  // The feed position is taken before any reconcile can write, so no change is missed.
+  absl::StatusOr<int64_t> rev = store_.Revision();
+  const int64_t start_revision = rev.ok() ? *rev : 0;
   // Handlers that were running when a previous process died run again.
   absl::StatusOr<std::vector<Json>> handlers = store_.List(kHandlerKind, "");
   if (handlers.ok()) {
@@ -89,7 +92,7 @@ void Controller::Start() {
     }
   }
   std::lock_guard<std::mutex> l(mu_);
-  threads_.emplace_back(&Controller::Watch, this);
+  threads_.emplace_back(&Controller::Watch, this, start_revision);
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
     threads_.emplace_back(&Controller::Work, this);
   }
@@ -124,9 +127,7 @@ void Controller::Enqueue(const store::ObjectKey& key, absl::Duration after) {
   cv_.notify_all();
 }
 
-void Controller::Watch() {
-  absl::StatusOr<int64_t> rev = store_.Revision();
-  int64_t seen = rev.ok() ? *rev : 0;
+void Controller::Watch(int64_t seen) {
   while (true) {
     {
       std::unique_lock<std::mutex> l(mu_);
@@ -188,13 +189,20 @@ void Controller::Work() {
       processing_.insert(key);
     }
     absl::Status s = Reconcile(key);
-    if (!s.ok() && !absl::IsNotFound(s)) {
-      options_.log(StrCat(key.namespace_, "/", key.name, ": ", s.message()));
+    if (!s.ok() && !absl::IsNotFound(s) && !absl::IsAborted(s)) {
+      options_.log(StrCat(key.namespace_, "/", key.name, ": ", s.message(), " (retrying)"));
     }
     std::lock_guard<std::mutex> l(mu_);
     processing_.erase(key);
     if (dirty_.erase(key) > 0) queued_.insert(key);
-    if (!s.ok() && absl::IsAborted(s)) queued_.insert(key);  // stale write: read again
+    if (absl::IsAborted(s)) {
+      queued_.insert(key);  // stale write: read again now
+    } else if (!s.ok() && !absl::IsNotFound(s)) {
+      // Any other failure (database busy, ...) is retried; nothing is dropped.
+      const absl::Time due = absl::Now() + absl::Seconds(1);
+      auto it = timers_.find(key);
+      if (it == timers_.end() || due < it->second) timers_[key] = due;
+    }
     cv_.notify_all();
   }
 }

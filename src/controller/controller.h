@@ -66,7 +66,7 @@ class Controller {
 
  private:
   void Enqueue(const store::ObjectKey& key, absl::Duration after = absl::ZeroDuration());
-  void Watch();
+  void Watch(int64_t seen);
   void Work();
   void LaunchHandler(const api::Experiment& experiment, const std::string& handler_name, int type,
                      const std::string& action, int loop);

@@ -16,7 +16,8 @@ namespace {
 
 using api::Json;
 
-// Mock levels: the canary is faster; error rates are counters of 0 so the canary wins.
+// Mock levels: latency is a Gauge far below its limit; the error rate a Counter (exact), so the
+// outcome never depends on a random draw.
 std::string Metrics(const std::string& canary_latency, const std::string& canary_errors) {
   return StrCat(R"(
 apiVersion: iter8.tools/v2alpha2
@@ -33,7 +34,7 @@ apiVersion: iter8.tools/v2alpha2
 kind: Metric
 metadata: {name: error-rate, namespace: ns}
 spec:
-  type: Gauge
+  type: Counter  # exact: level x elapsed seconds, so the verdict never depends on a draw
   mock:
   - {name: default, level: "0"}
   - {name: canary, level: ")",

@@ -144,7 +144,7 @@ TEST(RunTest, KillNineThenRunAgainCompletesWithTheRightIterationCount) {
       auto s = store::SqliteStore::Open(db);
       if (!s.ok()) continue;
       auto e = (*s)->Get({"Experiment", "default", "canary-sample"});
-      mid = e.ok() && (*e)["status"].value("completedIterations", 0) >= 2;
+      mid = e.ok() && e->value("status", Json::object()).value("completedIterations", 0) >= 2;
     }
     ASSERT_TRUE(mid);
     run.Kill();
