@@ -219,5 +219,32 @@ TEST(ValidateTest, ExplicitNullInSpecIsRejectedButAcceptedInMetadata) {
             "m.yaml:7:3: /spec/params: Invalid value: expected array, got null");
 }
 
+TEST(ValidateTest, StrengthAndOurStrategyFieldsAreChecked) {
+  Experiment e = Load(kCanary);
+  e.spec.criteria->strength = Json::parse(R"({"engine": "classic", "alpha": 0.05})");
+  EXPECT_TRUE(Validate(e).empty());
+  e.spec.criteria->strength = Json::parse(R"({"anything": ["the original ignored it"]})");
+  EXPECT_TRUE(Validate(e).empty());
+  e.spec.criteria->strength = Json::parse(R"({"engine": "bayesian", "alpha": 0})");
+  std::vector<FieldError> errors = Validate(e);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].pointer, "/spec/criteria/strength/engine");
+  EXPECT_EQ(errors[0].message,
+            "Unsupported value: \"bayesian\": supported values: \"classic\", \"sequential\"");
+  EXPECT_EQ(errors[1].pointer, "/spec/criteria/strength/alpha");
+  EXPECT_EQ(errors[1].message, "Invalid value: 0: must be a number in (0, 0.5]");
+  e.spec.criteria->strength = Json::parse(R"({"engine": "sequential"})");
+  errors = Validate(e);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("not available in this build yet"), std::string::npos);
+  e.spec.criteria->strength = nullptr;
+  e.spec.strategy.extra["dryRun"] = "yes";
+  e.spec.strategy.extra["requireApproval"] = true;
+  errors = Validate(e);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/spec/strategy/dryRun");
+  EXPECT_EQ(errors[0].message, "Invalid value: \"yes\": must be true or false");
+}
+
 }  // namespace
 }  // namespace iter8::api
