@@ -66,6 +66,7 @@ void Controller::Start() {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = false;
   }
+  cancel_tasks_ = false;
   // The feed position is taken before any reconcile can write, so no change is missed.
   absl::StatusOr<int64_t> rev = store_.Revision();
   const int64_t start_revision = rev.ok() ? *rev : 0;
@@ -103,6 +104,7 @@ void Controller::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
+    cancel_tasks_ = true;
     threads.swap(threads_);
     for (auto& t : handler_threads_) threads.push_back(std::move(t));
     handler_threads_.clear();
@@ -391,12 +393,19 @@ void Controller::RunHandler(store::ObjectKey handler, store::ObjectKey experimen
       env.type = static_cast<engine::HandlerType>(type);
       env.traffic = &traffic_;
       env.timeout = options_.task_timeout;
+      env.cancel = &cancel_tasks_;
       env.log = [&](const std::string& line) {
         options_.log(StrCat(experiment.namespace_, "/", experiment.name, " ", action, ": ", line));
       };
       auto it = e->spec.strategy.actions.find(action);
       if (it != e->spec.strategy.actions.end()) result = tasks::RunAction(it->second, env);
     }
+  }
+  if (absl::IsCancelled(result)) {
+    // Shutting down: the handler stays Running in the store and runs again on restart.
+    options_.log(StrCat(experiment.namespace_, "/", experiment.name, " ", action,
+                        " interrupted; it runs again when iter8 restarts"));
+    return;
   }
   if (!result.ok()) {
     options_.log(StrCat(experiment.namespace_, "/", experiment.name, " ", action,

@@ -87,6 +87,7 @@ class Controller {
   std::vector<std::thread> threads_;
   std::vector<std::thread> handler_threads_;
   std::atomic<uint64_t> seed_{0};
+  std::atomic<bool> cancel_tasks_{false};  // Stop(): running actions are killed
 };
 
 }  // namespace iter8::controller

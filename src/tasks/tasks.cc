@@ -40,6 +40,20 @@ absl::StatusOr<int> IntField(const Json& with, const char* key, int fallback) {
   return static_cast<int>(v.get<int64_t>());
 }
 
+bool Cancelled(const TaskEnv& env) {
+  return env.cancel != nullptr && env.cancel->load(std::memory_order_relaxed);
+}
+
+// Sleeps up to `d`, waking early when the action is cancelled.
+bool SleepUnlessCancelled(absl::Duration d, const TaskEnv& env) {
+  const absl::Time end = absl::Now() + d;
+  while (absl::Now() < end) {
+    if (Cancelled(env)) return false;
+    absl::SleepFor(std::min(absl::Milliseconds(50), end - absl::Now()));
+  }
+  return !Cancelled(env);
+}
+
 // Runs argv without a shell; output goes to the log. Killed at the deadline.
 absl::Status RunProcess(const std::vector<std::string>& argv, const TaskEnv& env) {
   int pipe_fds[2];
@@ -78,6 +92,12 @@ absl::Status RunProcess(const std::vector<std::string>& argv, const TaskEnv& env
     if (::waitpid(pid, &status, WNOHANG) == pid) {
       exited = true;
       break;
+    }
+    if (Cancelled(env)) {
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      ::close(pipe_fds[0]);
+      return absl::CancelledError(StrCat(argv[0], ": killed, iter8 is stopping"));
     }
     if (absl::Now() > deadline) {
       ::kill(-pid, SIGKILL);
@@ -255,12 +275,16 @@ absl::Status RunOne(const api::TaskSpec& task, const TaskEnv& env) {
       if (!s->ok()) return s->status();
     }
     const absl::Time deadline = absl::Now() + env.timeout;
-    absl::SleepFor(absl::Seconds(*delay));
+    if (!SleepUnlessCancelled(absl::Seconds(*delay), env)) {
+      return absl::CancelledError("readiness: iter8 is stopping");
+    }
     absl::Status last;
     for (int i = 0; i <= *retries && absl::Now() < deadline; ++i) {
       last = Post("GET", *url, {}, "", env);
       if (last.ok()) return last;
-      absl::SleepFor(absl::Seconds(*interval));
+      if (!SleepUnlessCancelled(absl::Seconds(*interval), env)) {
+        return absl::CancelledError("readiness: iter8 is stopping");
+      }
     }
     return absl::DeadlineExceededError(StrCat(*url, " not ready: ", last.message()));
   }
@@ -318,6 +342,7 @@ absl::StatusOr<std::string> RenderTemplate(const std::string& text,
 
 absl::Status RunAction(const std::vector<api::TaskSpec>& tasks, const TaskEnv& env) {
   for (size_t i = 0; i < tasks.size(); ++i) {
+    if (Cancelled(env)) return absl::CancelledError("iter8 is stopping");
     env.log(StrCat("task ", i, " ", tasks[i].task, ": running"));
     absl::Status s = RunOne(tasks[i], env);
     if (!s.ok()) {

@@ -21,6 +21,7 @@
 // owned by the caller for the duration of the call.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ struct TaskEnv {
   engine::HandlerType type = engine::HandlerType::kStart;
   traffic::TrafficDriver* traffic = nullptr;    // for local/promote
   absl::Duration timeout = absl::Seconds(300);  // per task (the original's Job deadline)
+  // Set by another thread to stop the action now (the process is shutting down): a running
+  // command's process group is killed and the action returns kCancelled.
+  const std::atomic<bool>* cancel = nullptr;
   std::function<void(const std::string&)> log = [](const std::string&) {};
 };
 

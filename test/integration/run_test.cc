@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -161,6 +162,42 @@ TEST(RunTest, KillNineThenRunAgainCompletesWithTheRightIterationCount) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(records[i]["iteration"], i + 1);
   Json route = Get(db, "Route", "canary-route");
   EXPECT_EQ(route["spec"]["versions"][1]["weight"], 100);
+}
+
+TEST(RunTest, CtrlCStopsRunningActionsAndKeepsThemForTheNextRun) {
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "iter8.db").string();
+  const std::string pidfile = (dir.path() / "action.pid").string();
+  std::ifstream in(kSamples + "canary.yaml");
+  std::stringstream yaml;
+  yaml << in.rdbuf();
+  std::string text = yaml.str();
+  const std::string anchor = "    actions:\n";
+  text.insert(text.find(anchor) + anchor.size(),
+              "      start:\n      - task: common/bash\n        with:\n          script: "
+              "\"echo $$ > " +
+                  pidfile + "; exec sleep 60\"\n");
+  const std::string exp = (dir.path() / "exp.yaml").string();
+  std::ofstream(exp) << text;
+  testing::ChildProcess run(
+      {ITER8_BIN, "run", "--db", db, "-f", kSamples + "metrics.yaml", "-f", exp},
+      (dir.path() / "run.log").string());
+  ASSERT_TRUE(run.started());
+  pid_t action = 0;
+  for (int i = 0; i < 200 && action == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::ifstream p(pidfile);
+    p >> action;
+  }
+  ASSERT_GT(action, 0) << "the start action never ran";
+  ASSERT_EQ(::kill(action, 0), 0);
+  const auto before = std::chrono::steady_clock::now();
+  run.Signal(SIGINT);
+  EXPECT_EQ(run.WaitForExit(std::chrono::milliseconds(10000)), 130);
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
+  EXPECT_NE(::kill(action, 0), 0) << "the action's process outlived iter8";
+  Json handler = Get(db, "Handler", "canary-sample-start");
+  EXPECT_EQ(handler["status"]["state"], "Running");  // runs again on the next `iter8 run`
 }
 
 TEST(RunTest, OperatorVerbsAndDescribeByName) {

@@ -83,6 +83,23 @@ class ChildProcess {
     }
     return true;
   }
+  pid_t pid() const { return pid_; }
+  void Signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+  // The exit code (128 + signal when killed) once the child ends within `limit`, else -1.
+  int WaitForExit(std::chrono::milliseconds limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (pid_ > 0 && std::chrono::steady_clock::now() < end) {
+      int status;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
   // kill -9: no chance to clean up, as after a crash.
   void Kill() {
     if (pid_ <= 0) return;
