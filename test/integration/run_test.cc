@@ -175,8 +175,8 @@ TEST(RunTest, CtrlCStopsRunningActionsAndKeepsThemForTheNextRun) {
   const std::string anchor = "    actions:\n";
   text.insert(text.find(anchor) + anchor.size(),
               "      start:\n      - task: common/bash\n        with:\n          script: "
-              "\"echo $$ > " +
-                  pidfile + "; exec sleep 60\"\n");
+              "\"if [ ! -f " +
+                  pidfile + " ]; then echo $$ > " + pidfile + "; exec sleep 60; fi\"\n");
   const std::string exp = (dir.path() / "exp.yaml").string();
   std::ofstream(exp) << text;
   testing::ChildProcess run(
@@ -197,7 +197,14 @@ TEST(RunTest, CtrlCStopsRunningActionsAndKeepsThemForTheNextRun) {
   EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
   EXPECT_NE(::kill(action, 0), 0) << "the action's process outlived iter8";
   Json handler = Get(db, "Handler", "canary-sample-start");
-  EXPECT_EQ(handler["status"]["state"], "Running");  // runs again on the next `iter8 run`
+  EXPECT_EQ(handler["status"]["state"], "Running");
+  // The next `iter8 run` runs the interrupted action again (this time it returns at once) and
+  // the experiment goes on to the end.
+  Result again =
+      Iter8("run -q --db " + db + " -f " + kSamples + "metrics.yaml -f " + exp, dir.path());
+  EXPECT_EQ(again.code, 0) << again.output;
+  EXPECT_EQ(Get(db, "Handler", "canary-sample-start")["status"]["state"], "Complete");
+  EXPECT_EQ(Get(db, "Experiment", "canary-sample")["status"]["completedIterations"], 5);
 }
 
 TEST(RunTest, OperatorVerbsAndDescribeByName) {
