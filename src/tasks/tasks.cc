@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,25 +58,40 @@ bool SleepUnlessCancelled(absl::Duration d, const TaskEnv& env) {
 absl::Status RunProcess(const std::vector<std::string>& argv, const TaskEnv& env) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
+  // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: if iter8 is killed (even with
+  // -9) the action's process is killed too instead of living on as an orphan.
+  int err_fds[2];  // reports an exec failure (closed on a successful exec)
+  if (::pipe2(err_fds, O_CLOEXEC) != 0) {
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return absl::InternalError("pipe failed");
+  }
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {  // child: async-signal-safe calls only
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+    ::dup2(pipe_fds[1], 1);
+    ::dup2(pipe_fds[1], 2);
+    ::execvp(args[0], args.data());
+    const int e = errno;
+    (void)!::write(err_fds[1], &e, sizeof e);
+    ::_exit(127);
+  }
   ::close(pipe_fds[1]);
-  if (rc != 0) {
+  ::close(err_fds[1]);
+  int exec_errno = 0;
+  const ssize_t got = pid > 0 ? ::read(err_fds[0], &exec_errno, sizeof exec_errno) : 0;
+  ::close(err_fds[0]);
+  if (pid < 0 || got == static_cast<ssize_t>(sizeof exec_errno)) {
+    if (pid > 0) ::waitpid(pid, nullptr, 0);
     ::close(pipe_fds[0]);
-    return absl::FailedPreconditionError(StrCat("cannot run ", argv[0], ": ", std::strerror(rc)));
+    return absl::FailedPreconditionError(
+        StrCat("cannot run ", argv[0], ": ", std::strerror(pid < 0 ? errno : exec_errno)));
   }
   ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
   const absl::Time deadline = absl::Now() + env.timeout;

@@ -164,7 +164,10 @@ TEST(RunTest, KillNineThenRunAgainCompletesWithTheRightIterationCount) {
   EXPECT_EQ(route["spec"]["versions"][1]["weight"], 100);
 }
 
-TEST(RunTest, CtrlCStopsRunningActionsAndKeepsThemForTheNextRun) {
+// Interrupted with Ctrl-C (true) or kill -9 (false).
+class InterruptTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(InterruptTest, RunningActionsDieWithIter8AndRunAgainNextTime) {
   testing::TempDir dir;
   const std::string db = (dir.path() / "iter8.db").string();
   const std::string pidfile = (dir.path() / "action.pid").string();
@@ -192,10 +195,20 @@ TEST(RunTest, CtrlCStopsRunningActionsAndKeepsThemForTheNextRun) {
   ASSERT_GT(action, 0) << "the start action never ran";
   ASSERT_EQ(::kill(action, 0), 0);
   const auto before = std::chrono::steady_clock::now();
-  run.Signal(SIGINT);
-  EXPECT_EQ(run.WaitForExit(std::chrono::milliseconds(10000)), 130);
-  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
-  EXPECT_NE(::kill(action, 0), 0) << "the action's process outlived iter8";
+  if (GetParam()) {
+    run.Signal(SIGINT);
+    EXPECT_EQ(run.WaitForExit(std::chrono::milliseconds(10000)), 130);
+    EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
+    EXPECT_NE(::kill(action, 0), 0) << "the action's process outlived iter8";
+  } else {
+    run.Kill();  // kill -9: no clean-up in iter8; the kernel kills the action (PDEATHSIG)
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; ++i) {
+      gone = ::kill(action, 0) != 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(gone) << "the action's process outlived iter8";
+  }
   Json handler = Get(db, "Handler", "canary-sample-start");
   EXPECT_EQ(handler["status"]["state"], "Running");
   // The next `iter8 run` runs the interrupted action again (this time it returns at once) and
@@ -206,6 +219,8 @@ TEST(RunTest, CtrlCStopsRunningActionsAndKeepsThemForTheNextRun) {
   EXPECT_EQ(Get(db, "Handler", "canary-sample-start")["status"]["state"], "Complete");
   EXPECT_EQ(Get(db, "Experiment", "canary-sample")["status"]["completedIterations"], 5);
 }
+
+INSTANTIATE_TEST_SUITE_P(CtrlCAndKill9, InterruptTest, ::testing::Bool());
 
 TEST(RunTest, OperatorVerbsAndDescribeByName) {
   testing::TempDir dir;
