@@ -211,6 +211,22 @@ TEST_F(ControllerTest, ExperimentsOnOneTargetRunOneAfterTheOther) {
   EXPECT_EQ(second.status.completed_iterations, 2);
 }
 
+TEST_F(ControllerTest, DeletingTheRunningExperimentStartsTheWaitingOne) {
+  Apply(*store_, Metrics("10", "0"));
+  Apply(*store_, Experiment("first", 100));  // would run for minutes
+  absl::SleepFor(absl::Milliseconds(20));
+  Apply(*store_, Experiment("second", 2));
+  Controller c(*store_, Options());
+  c.Start();
+  ASSERT_TRUE(WaitFor([&] { return Get(*store_, "first").status.completed_iterations >= 1; },
+                      absl::Seconds(20)));
+  EXPECT_EQ(Get(*store_, "second").status.stage, api::Stage::kWaiting);
+  ASSERT_TRUE(store_->Delete({"Experiment", "ns", "first"}).ok());
+  ASSERT_TRUE(WaitFor([&] { return Completed(Get(*store_, "second")); }, absl::Seconds(20)));
+  c.Stop();
+  EXPECT_EQ(Get(*store_, "second").status.completed_iterations, 2);
+}
+
 TEST_F(ControllerTest, RestartResumesWithTheRightIterationCount) {
   Apply(*store_, Metrics("10", "0"));
   Apply(*store_, Experiment("exp", 4));

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -221,6 +222,56 @@ TEST_P(InterruptTest, RunningActionsDieWithIter8AndRunAgainNextTime) {
 }
 
 INSTANTIATE_TEST_SUITE_P(CtrlCAndKill9, InterruptTest, ::testing::Bool());
+
+// Verbs given from another process reach a running `iter8 run` through the store.
+TEST(RunTest, PauseResumeAndApproveFromAnotherProcess) {
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "iter8.db").string();
+  std::ifstream in(kSamples + "canary.yaml");
+  std::stringstream yaml;
+  yaml << in.rdbuf();
+  std::string text = yaml.str();
+  const std::string anchor = "    deploymentPattern: Progressive\n";
+  text.insert(text.find(anchor) + anchor.size(), "    requireApproval: true\n");
+  const std::string exp = (dir.path() / "exp.yaml").string();
+  std::ofstream(exp) << text;
+  testing::ChildProcess run(
+      {ITER8_BIN, "run", "--db", db, "-f", kSamples + "metrics.yaml", "-f", exp},
+      (dir.path() / "run.log").string());
+  auto iterations = [&] {
+    auto s = store::SqliteStore::Open(db);
+    if (!s.ok()) return -1;
+    auto e = (*s)->Get({"Experiment", "default", "canary-sample"});
+    return e.ok() ? e->value("status", Json::object()).value("completedIterations", 0) : -1;
+  };
+  auto message = [&] {
+    auto s = store::SqliteStore::Open(db);
+    auto e = (*s)->Get({"Experiment", "default", "canary-sample"});
+    return e.ok() ? e->value("status", Json::object()).value("message", std::string()) : "";
+  };
+  auto wait = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 400; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait([&] { return iterations() >= 1; }));
+  ASSERT_EQ(Iter8("pause canary-sample --db " + db, dir.path()).code, 0);
+  ASSERT_TRUE(wait([&] { return message().rfind("ExperimentPaused", 0) == 0; }));
+  const int paused_at = iterations();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // > 2 intervals
+  EXPECT_EQ(iterations(), paused_at) << "iterated while paused";
+  ASSERT_EQ(Iter8("resume canary-sample --db " + db, dir.path()).code, 0);
+  ASSERT_TRUE(wait([&] { return message().rfind("AwaitingApproval", 0) == 0; })) << message();
+  EXPECT_TRUE(run.Running());  // waits for approval
+  ASSERT_EQ(Iter8("approve canary-sample --db " + db, dir.path()).code, 0);
+  EXPECT_EQ(run.WaitForExit(std::chrono::milliseconds(20000)), 0);
+  Json e = Get(db, "Experiment", "canary-sample");
+  EXPECT_EQ(e["status"]["completedIterations"], 5);
+  EXPECT_GE(e["status"]["pausedSeconds"].get<int>(), 2);
+  EXPECT_EQ(Get(db, "Route", "canary-route")["spec"]["versions"][1]["weight"], 100);
+}
 
 TEST(RunTest, OperatorVerbsAndDescribeByName) {
   testing::TempDir dir;
