@@ -35,6 +35,16 @@ absl::StatusOr<api::Experiment> ToExperiment(const Json& json) {
 
 std::string Ns(const std::string& ns) { return ns.empty() ? "default" : ns; }
 
+// The store, or nullptr after reporting why it cannot be opened.
+std::unique_ptr<store::SqliteStore> OpenOrReport(const std::string& db, IoStreams io) {
+  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(db);
+  if (!s.ok()) {
+    io.err << "Error: " << s.status().message() << "\n";
+    return nullptr;
+  }
+  return *std::move(s);
+}
+
 // Every document of every file, validated; problems are printed and make the result empty.
 bool LoadAll(const std::vector<std::string>& files, IoStreams io, std::vector<Json>* out) {
   bool ok = true;
@@ -172,14 +182,11 @@ int RunRun(const RunOptions& options, IoStreams io) {
     io.err << "Error: nothing was started\n";
     return kExitFailure;
   }
-  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(options.db);
-  if (!s.ok()) {
-    io.err << "Error: " << s.status().message() << "\n";
-    return kExitFailure;
-  }
+  std::unique_ptr<store::SqliteStore> s = OpenOrReport(options.db, io);
+  if (!s) return kExitFailure;
   std::vector<store::ObjectKey> experiments;
   for (const Json& o : objects) {
-    absl::StatusOr<Json> applied = ApplyOne(**s, o);
+    absl::StatusOr<Json> applied = ApplyOne(*s, o);
     if (!applied.ok()) {
       io.err << "Error: " << applied.status().message() << "\n";
       return kExitFailure;
@@ -202,7 +209,7 @@ int RunRun(const RunOptions& options, IoStreams io) {
     io.out << absl::FormatTime("%H:%M:%S ", absl::Now(), absl::LocalTimeZone()) << line << "\n";
     io.out.flush();
   };
-  controller::Controller c(**s, copts);
+  controller::Controller c(*s, copts);
   g_interrupted = false;
   auto previous_int = std::signal(SIGINT, OnInterrupt);
   auto previous_term = std::signal(SIGTERM, OnInterrupt);
@@ -212,7 +219,7 @@ int RunRun(const RunOptions& options, IoStreams io) {
   while (!g_interrupted) {
     finished.clear();
     for (const store::ObjectKey& key : experiments) {
-      absl::StatusOr<Json> j = (*s)->Get(key);
+      absl::StatusOr<Json> j = s->Get(key);
       if (!j.ok()) continue;
       absl::StatusOr<api::Experiment> e = ToExperiment(*j);
       if (!e.ok()) continue;
@@ -259,15 +266,12 @@ int RunRun(const RunOptions& options, IoStreams io) {
 int RunApply(const ApplyOptions& options, IoStreams io) {
   std::vector<Json> objects;
   if (!LoadAll(options.files, io, &objects)) return kExitFailure;
-  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(options.db);
-  if (!s.ok()) {
-    io.err << "Error: " << s.status().message() << "\n";
-    return kExitFailure;
-  }
+  std::unique_ptr<store::SqliteStore> s = OpenOrReport(options.db, io);
+  if (!s) return kExitFailure;
   int code = kExitOk;
   for (const Json& o : objects) {
     store::ObjectKey key = *store::KeyOf(o);
-    absl::Status st = options.remove ? (*s)->Delete(key) : ApplyOne(**s, o).status();
+    absl::Status st = options.remove ? s->Delete(key) : ApplyOne(*s, o).status();
     if (!st.ok()) {
       io.err << "Error: " << st.message() << "\n";
       code = kExitFailure;
@@ -294,12 +298,9 @@ int RunGet(const GetOptions& options, IoStreams io) {
     io.err << "Error: -o must be yaml or json, not \"" << options.output << "\"\n";
     return kExitUsage;
   }
-  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(options.db);
-  if (!s.ok()) {
-    io.err << "Error: " << s.status().message() << "\n";
-    return kExitFailure;
-  }
-  absl::StatusOr<std::vector<Json>> list = (*s)->List(kind, options.namespace_);
+  std::unique_ptr<store::SqliteStore> s = OpenOrReport(options.db, io);
+  if (!s) return kExitFailure;
+  absl::StatusOr<std::vector<Json>> list = s->List(kind, options.namespace_);
   if (!list.ok()) {
     io.err << "Error: " << list.status().message() << "\n";
     return kExitFailure;
@@ -353,18 +354,15 @@ int RunReport(const ReportOptions& options, IoStreams io) {
     io.err << "Error: -o must be json, not \"" << options.output << "\"\n";
     return kExitUsage;
   }
-  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(options.db);
-  if (!s.ok()) {
-    io.err << "Error: " << s.status().message() << "\n";
-    return kExitFailure;
-  }
+  std::unique_ptr<store::SqliteStore> s = OpenOrReport(options.db, io);
+  if (!s) return kExitFailure;
   const std::string ns = Ns(options.namespace_);
-  if (!(*s)->Get({"Experiment", ns, options.name}).ok()) {
+  if (!s->Get({"Experiment", ns, options.name}).ok()) {
     io.err << "Error: experiment \"" << ns << "/" << options.name << "\" not found in "
            << DatabasePath(options.db) << "\n";
     return kExitFailure;
   }
-  absl::StatusOr<std::vector<Json>> records = (*s)->Records(ns, options.name);
+  absl::StatusOr<std::vector<Json>> records = s->Records(ns, options.name);
   if (!records.ok()) {
     io.err << "Error: " << records.status().message() << "\n";
     return kExitFailure;
@@ -413,14 +411,11 @@ int RunVerb(const VerbOptions& options, IoStreams io) {
     io.err << "Error: unknown verb \"" << options.verb << "\"\n";
     return kExitUsage;
   }
-  absl::StatusOr<std::unique_ptr<store::SqliteStore>> s = OpenStore(options.db);
-  if (!s.ok()) {
-    io.err << "Error: " << s.status().message() << "\n";
-    return kExitFailure;
-  }
+  std::unique_ptr<store::SqliteStore> s = OpenOrReport(options.db, io);
+  if (!s) return kExitFailure;
   const std::string ns = Ns(options.namespace_);
   for (int attempt = 0; attempt < 5; ++attempt) {
-    absl::StatusOr<Json> j = (*s)->Get({"Experiment", ns, options.name});
+    absl::StatusOr<Json> j = s->Get({"Experiment", ns, options.name});
     if (!j.ok()) {
       io.err << "Error: experiment \"" << ns << "/" << options.name << "\" not found in "
              << DatabasePath(options.db) << "\n";
@@ -440,7 +435,7 @@ int RunVerb(const VerbOptions& options, IoStreams io) {
     } else {
       annotations[key] = value;
     }
-    absl::StatusOr<Json> written = (*s)->Update(*j);
+    absl::StatusOr<Json> written = s->Update(*j);
     if (written.ok()) {
       io.out << "experiment " << ns << "/" << options.name << ": " << options.verb
              << " requested\n";

@@ -631,22 +631,7 @@ void Stepper::DoIteration() {
       auto cur = current.find(v->name);
       if (cur != current.end() && cur->second == recommended) continue;
       if (cur == current.end() && recommended == 0) continue;
-      api::ObjectReference obj = *v->weight_obj_ref;
-      if (obj.namespace_.empty()) obj.namespace_ = e_.metadata.namespace_;
-      const std::string pointer = e_.v2alpha1 ? obj.field_path : FieldPathToPointer(obj.field_path);
-      WeightPatch* patch = nullptr;
-      for (auto& p : patches) {
-        if (p.object.api_version == obj.api_version && p.object.kind == obj.kind &&
-            p.object.namespace_ == obj.namespace_ && p.object.name == obj.name) {
-          patch = &p;
-        }
-      }
-      if (patch == nullptr) {
-        patches.push_back({obj, {}});
-        patch = &patches.back();
-        patch->object.field_path.clear();
-      }
-      patch->ops.push_back({v->name, pointer, recommended});
+      AddWeightOp(e_, *v, recommended, &patches);
     }
     result_.patches = std::move(patches);
   }
@@ -765,6 +750,25 @@ std::string ResolveMetricReference(const std::string& reference,
                                    const std::string& experiment_namespace) {
   if (reference.find('/') != std::string::npos) return reference;
   return StrCat(experiment_namespace, "/", reference);
+}
+
+void AddWeightOp(const api::Experiment& experiment, const api::VersionDetail& version,
+                 int32_t value, std::vector<WeightPatch>* patches) {
+  if (!version.weight_obj_ref || version.weight_obj_ref->field_path.empty()) return;
+  api::ObjectReference obj = *version.weight_obj_ref;
+  if (obj.namespace_.empty()) obj.namespace_ = experiment.metadata.namespace_;
+  // v2alpha1 field paths are JSON pointers already (spec.md 1.9).
+  const std::string pointer =
+      experiment.v2alpha1 ? obj.field_path : FieldPathToPointer(obj.field_path);
+  obj.field_path.clear();
+  for (WeightPatch& p : *patches) {
+    if (p.object.api_version == obj.api_version && p.object.kind == obj.kind &&
+        p.object.namespace_ == obj.namespace_ && p.object.name == obj.name) {
+      p.ops.push_back({version.name, pointer, value});
+      return;
+    }
+  }
+  patches->push_back({obj, {{version.name, pointer, value}}});
 }
 
 std::string FieldPathToPointer(const std::string& field_path) {

@@ -198,6 +198,11 @@ std::string ResolveMetricReference(const std::string& reference,
 // `.spec.http[0].route[1].weight` -> `/spec/http/0/route/1/weight` (spec.md 5.2).
 std::string FieldPathToPointer(const std::string& field_path);
 
+// Adds "set `version`'s weight to `value`" to the patch of the object its weightObjRef names
+// (one patch per object; namespace resolved; nothing when the version has no weightObjRef).
+void AddWeightOp(const api::Experiment& experiment, const api::VersionDetail& version,
+                 int32_t value, std::vector<WeightPatch>* patches);
+
 // One reconcile of `experiment` (its spec as stored, sparse; defaults are applied in memory).
 StepResult Step(const api::Experiment& experiment, const Observations& observations, absl::Time now,
                 Random& random);

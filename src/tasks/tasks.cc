@@ -202,20 +202,7 @@ absl::Status Promote(const TaskEnv& env) {
   const std::string winner = TemplateValues(e, env.type).at("name");
   std::vector<engine::WeightPatch> patches;
   for (const api::VersionDetail* v : api::AllVersions(e.spec)) {
-    if (!v->weight_obj_ref || v->weight_obj_ref->field_path.empty()) continue;
-    api::ObjectReference obj = *v->weight_obj_ref;
-    if (obj.namespace_.empty()) obj.namespace_ = e.metadata.namespace_;
-    const std::string pointer =
-        obj.field_path[0] == '/' ? obj.field_path : engine::FieldPathToPointer(obj.field_path);
-    engine::WeightPatch* p = nullptr;
-    for (auto& q : patches) {
-      if (q.object.kind == obj.kind && q.object.namespace_ == obj.namespace_ &&
-          q.object.name == obj.name) {
-        p = &q;
-      }
-    }
-    if (p == nullptr) p = &patches.emplace_back(engine::WeightPatch{obj, {}});
-    p->ops.push_back({v->name, pointer, v->name == winner ? 100 : 0});
+    engine::AddWeightOp(e, *v, v->name == winner ? 100 : 0, &patches);
   }
   for (const auto& p : patches) {
     absl::Status s = env.traffic->Apply(p);
