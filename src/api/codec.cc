@@ -657,6 +657,13 @@ std::vector<const VersionDetail*> AllVersions(const ExperimentSpec& spec) {
   return out;
 }
 
+bool ConditionIsTrue(const ExperimentStatus& status, std::string_view type) {
+  for (const ExperimentCondition& c : status.conditions) {
+    if (c.type == type) return c.status == ConditionStatus::kTrue;
+  }
+  return false;
+}
+
 std::vector<std::string> VersionNames(const ExperimentSpec& spec) {
   std::vector<std::string> names;
   for (const VersionDetail* v : AllVersions(spec)) names.push_back(v->name);

@@ -78,6 +78,14 @@ absl::StatusOr<Experiment> LoadExperiment(const Document& doc) {
       StrCat(doc.Locate("/kind"), ": /kind: expected an Experiment, got a Metric"));
 }
 
+absl::StatusOr<Experiment> LoadExperiment(const Json& json, std::string source) {
+  return LoadExperiment(Document{std::move(source), 0, json, {}});
+}
+
+absl::StatusOr<Metric> LoadMetric(const Json& json, std::string source) {
+  return LoadMetric(Document{std::move(source), 0, json, {}});
+}
+
 absl::StatusOr<Metric> LoadMetric(const Document& doc) {
   absl::StatusOr<Resource> r = LoadResource(doc);
   if (!r.ok()) return r.status();

@@ -25,6 +25,12 @@ absl::StatusOr<Resource> LoadResource(const Document& doc);
 absl::StatusOr<Experiment> LoadExperiment(const Document& doc);
 absl::StatusOr<Metric> LoadMetric(const Document& doc);
 
+// The same from JSON that did not come from a file (a store, an API server): either API
+// version, problems located by JSON pointer and named after `source`. (codec.h's
+// ExperimentFromJson decodes v2alpha2 only.)
+absl::StatusOr<Experiment> LoadExperiment(const Json& json, std::string source = "store");
+absl::StatusOr<Metric> LoadMetric(const Json& json, std::string source = "store");
+
 // JSON in the resource's own API version (v2alpha1 resources are written back as v2alpha1).
 Json EncodeResource(const Experiment& experiment);
 Json EncodeResource(const Metric& metric);

@@ -334,6 +334,9 @@ std::string_view ToString(AuthType v);
 std::string_view ToString(ConditionStatus v);
 std::string_view ToString(Stage v);
 
+// True when the status has a condition of `type` whose status is True.
+bool ConditionIsTrue(const ExperimentStatus& status, std::string_view type);
+
 // All versions in the original's order: baseline first, then candidates.
 std::vector<const VersionDetail*> AllVersions(const ExperimentSpec& spec);
 // Their names, in the same order.

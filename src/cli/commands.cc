@@ -40,13 +40,6 @@ absl::StatusOr<api::Experiment> ResolveExperiment(const std::string& file, const
                                  : StrCat(file, ": no Experiment named \"", name, "\" in input"));
 }
 
-bool ConditionTrue(const api::Experiment& e, std::string_view type) {
-  for (const auto& c : e.status.conditions) {
-    if (c.type == type) return c.status == api::ConditionStatus::kTrue;
-  }
-  return false;
-}
-
 // Resolves the experiment a command names, reporting problems on `err`. Returns the exit code
 // to end with, or -1 with `*out` set. Naming no experiment at all is a usage error.
 int SelectExperiment(const std::string& file, const std::string& name, const std::string& ns,
@@ -142,13 +135,13 @@ int RunAssert(const AssertOptions& options, IoStreams io) {
   for (const auto& c : options.conditions) {
     std::string l = Lower(c);
     if (l == "completed") {
-      if (!ConditionTrue(*e, api::kConditionCompleted)) {
+      if (!api::ConditionIsTrue(e->status, api::kConditionCompleted)) {
         failures.push_back(StrCat(
             "completed: experiment has not completed (stage ",
             e->status.stage ? std::string(api::ToString(*e->status.stage)) : "unknown", ")"));
       }
     } else if (l == "nofailure") {
-      if (ConditionTrue(*e, api::kConditionFailed)) {
+      if (api::ConditionIsTrue(e->status, api::kConditionFailed)) {
         std::string why;
         for (const auto& cond : e->status.conditions) {
           if (cond.type == api::kConditionFailed) why = cond.reason + ": " + cond.message;
@@ -168,7 +161,7 @@ int RunAssert(const AssertOptions& options, IoStreams io) {
                                : "candidateWon: no winner found");
       }
     } else if (l == "targetacquired") {
-      if (!ConditionTrue(*e, api::kConditionTargetAcquired)) {
+      if (!api::ConditionIsTrue(e->status, api::kConditionTargetAcquired)) {
         failures.push_back("targetAcquired: experiment has not acquired its target");
       }
     } else {

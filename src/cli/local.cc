@@ -28,11 +28,6 @@ absl::StatusOr<std::unique_ptr<store::SqliteStore>> OpenStore(const std::string&
   return store::SqliteStore::Open(DatabasePath(flag));
 }
 
-absl::StatusOr<api::Experiment> ToExperiment(const Json& json) {
-  api::Document doc{"store", 0, json, {}};
-  return api::LoadExperiment(doc);
-}
-
 std::string Ns(const std::string& ns) { return ns.empty() ? "default" : ns; }
 
 // The store, or nullptr after reporting why it cannot be opened.
@@ -173,7 +168,7 @@ absl::StatusOr<api::Experiment> LoadStoredExperiment(const std::string& db, cons
         StrCat("experiment \"", Ns(ns), "/", name, "\" not found in ", DatabasePath(db)));
   }
   if (!j.ok()) return j.status();
-  return ToExperiment(*j);
+  return api::LoadExperiment(*j);
 }
 
 int RunRun(const RunOptions& options, IoStreams io) {
@@ -221,7 +216,7 @@ int RunRun(const RunOptions& options, IoStreams io) {
     for (const store::ObjectKey& key : experiments) {
       absl::StatusOr<Json> j = s->Get(key);
       if (!j.ok()) continue;
-      absl::StatusOr<api::Experiment> e = ToExperiment(*j);
+      absl::StatusOr<api::Experiment> e = api::LoadExperiment(*j);
       if (!e.ok()) continue;
       const std::string line = ProgressLine(*e);
       if (!options.quiet && last_line[key] != line) {
@@ -320,7 +315,7 @@ int RunGet(const GetOptions& options, IoStreams io) {
     rows.push_back(
         {"NAMESPACE", "NAME", "TYPE", "TARGET", "STAGE", "COMPLETED ITERATIONS", "MESSAGE"});
     for (const auto& o : *list) {
-      absl::StatusOr<api::Experiment> e = ToExperiment(o);
+      absl::StatusOr<api::Experiment> e = api::LoadExperiment(o);
       if (!e.ok()) continue;
       rows.push_back({e->metadata.namespace_, e->metadata.name,
                       std::string(api::ToString(e->spec.strategy.testing_pattern)), e->spec.target,

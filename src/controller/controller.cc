@@ -15,34 +15,10 @@ namespace {
 
 using api::Json;
 
-absl::StatusOr<api::Experiment> ToExperiment(const Json& json) {
-  api::Document doc{"store", 0, json, {}};
-  return api::LoadExperiment(doc);
-}
-
-absl::StatusOr<api::Metric> ToMetric(const Json& json) {
-  api::Document doc{"store", 0, json, {}};
-  return api::LoadMetric(doc);
-}
-
-bool CompletedTrue(const api::Experiment& e) {
-  for (const auto& c : e.status.conditions) {
-    if (c.type == api::kConditionCompleted) return c.status == api::ConditionStatus::kTrue;
-  }
-  return false;
-}
-
-bool TargetAcquired(const api::Experiment& e) {
-  for (const auto& c : e.status.conditions) {
-    if (c.type == api::kConditionTargetAcquired) return c.status == api::ConditionStatus::kTrue;
-  }
-  return false;
-}
-
-store::ObjectKey SplitRef(const std::string& ref, const std::string& ns) {
-  const size_t slash = ref.find('/');
-  if (slash == std::string::npos) return {"Metric", ns, ref};
-  return {"Metric", ref.substr(0, slash), ref.substr(slash + 1)};
+store::ObjectKey MetricKey(const std::string& ref, const std::string& ns) {
+  const std::string full = engine::ResolveMetricReference(ref, ns);
+  const size_t slash = full.find('/');
+  return {"Metric", full.substr(0, slash), full.substr(slash + 1)};
 }
 
 // A run identifier for decision records: a retried experiment is a new run.
@@ -212,7 +188,7 @@ void Controller::Work() {
 absl::Status Controller::Reconcile(const store::ObjectKey& key) {
   absl::StatusOr<Json> json = store_.Get(key);
   if (!json.ok()) return json.status();
-  absl::StatusOr<api::Experiment> loaded = ToExperiment(*json);
+  absl::StatusOr<api::Experiment> loaded = api::LoadExperiment(*json);
   if (!loaded.ok()) return loaded.status();
   api::Experiment e = *std::move(loaded);
   const absl::Time now = absl::Now();
@@ -232,14 +208,14 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
   absl::StatusOr<std::vector<Json>> all = store_.List("Experiment", "");
   if (!all.ok()) return all.status();
   for (const Json& other : *all) {
-    absl::StatusOr<api::Experiment> o = ToExperiment(other);
+    absl::StatusOr<api::Experiment> o = api::LoadExperiment(other);
     if (!o.ok() || o->spec.target != e.spec.target) continue;
     if (o->metadata.namespace_ == e.metadata.namespace_ && o->metadata.name == e.metadata.name) {
       continue;
     }
-    if (CompletedTrue(*o)) continue;
-    obs.contenders.push_back(
-        {o->metadata.namespace_, o->metadata.name, o->status.init_time, TargetAcquired(*o)});
+    if (api::ConditionIsTrue(o->status, api::kConditionCompleted)) continue;
+    obs.contenders.push_back({o->metadata.namespace_, o->metadata.name, o->status.init_time,
+                              api::ConditionIsTrue(o->status, api::kConditionTargetAcquired)});
   }
 
   Mt19937Random random(seed_.fetch_add(1));
@@ -254,12 +230,12 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
         const std::string ref = todo.back();
         todo.pop_back();
         if (metrics.count(ref) > 0) continue;
-        absl::StatusOr<Json> mj = store_.Get(SplitRef(ref, e.metadata.namespace_));
+        absl::StatusOr<Json> mj = store_.Get(MetricKey(ref, e.metadata.namespace_));
         if (!mj.ok()) {
           metrics.emplace(ref, mj.status());
           continue;
         }
-        absl::StatusOr<api::Metric> m = ToMetric(*mj);
+        absl::StatusOr<api::Metric> m = api::LoadMetric(*mj);
         if (m.ok() && !m->spec.sample_size.empty()) todo.push_back(m->spec.sample_size);
         metrics.emplace(ref, std::move(m));
       }
@@ -383,7 +359,7 @@ void Controller::RunHandler(store::ObjectKey handler, store::ObjectKey experimen
   if (!ej.ok()) {
     result = ej.status();
   } else {
-    absl::StatusOr<api::Experiment> e = ToExperiment(*ej);
+    absl::StatusOr<api::Experiment> e = api::LoadExperiment(*ej);
     if (!e.ok()) {
       result = e.status();
     } else {

@@ -88,8 +88,7 @@ void Apply(store::ResourceStore& s, const std::string& yaml) {
 api::Experiment Get(store::ResourceStore& s, const std::string& name) {
   auto j = s.Get({"Experiment", "ns", name});
   EXPECT_TRUE(j.ok());
-  api::Document doc{"store", 0, *j, {}};
-  return *api::LoadExperiment(doc);
+  return *api::LoadExperiment(*j);
 }
 
 bool Completed(const api::Experiment& e) { return e.status.stage == api::Stage::kCompleted; }

@@ -38,16 +38,22 @@ ExperimentCondition* FindCondition(ExperimentStatus* s, std::string_view type) {
   return nullptr;
 }
 
-const ExperimentCondition* FindCondition(const ExperimentStatus& s, std::string_view type) {
-  for (const auto& c : s.conditions) {
-    if (c.type == type) return &c;
+// "objective i (metric) with rollback_on_failure is not met by version v" for the first such
+// objective in `assessments`, every version including the baseline (spec.md 1.4); `e` defaulted.
+std::optional<std::string> UnmetRollbackObjective(const Experiment& e,
+                                                  const api::VersionAssessmentAnalysis& a) {
+  if (!e.spec.criteria) return std::nullopt;
+  const auto& objectives = e.spec.criteria->objectives;
+  for (size_t i = 0; i < objectives.size(); ++i) {
+    if (!objectives[i].rollback_on_failure.value_or(false)) continue;
+    for (const auto& [version, sat] : a.data) {
+      if (i < sat.size() && !sat[i]) {
+        return StrCat("objective ", i, " (", objectives[i].metric,
+                      ") with rollback_on_failure is not met by version ", version);
+      }
+    }
   }
-  return nullptr;
-}
-
-bool IsTrue(const ExperimentStatus& s, std::string_view type) {
-  const ExperimentCondition* c = FindCondition(s, type);
-  return c != nullptr && c->status == ConditionStatus::kTrue;
+  return std::nullopt;
 }
 
 // The step being built: the working copy of the experiment (defaulted spec) and the result.
@@ -193,6 +199,30 @@ class Stepper {
     return out;
   }
 
+  // Weights read back through the weightObjRefs become currentWeightDistribution; a read
+  // error or unusable refs fail the experiment (InvalidExperiment) and return false.
+  bool TakeWeights(const absl::StatusOr<std::map<std::string, int32_t>>& reads) {
+    absl::StatusOr<std::vector<api::VersionWeight>> dist =
+        reads.ok() ? Distribution(*reads) : reads.status();
+    if (!dist.ok()) {
+      FailExperiment(
+          kReasonInvalidExperiment,
+          StrCat("Specification of version weightObjectRef invalid: ", dist.status().message()));
+      return false;
+    }
+    std::vector<api::VersionWeight>& current = MutableStatus().current_weight_distribution;
+    const bool same =
+        current.size() == dist->size() &&
+        std::equal(dist->begin(), dist->end(), current.begin(), [](const auto& a, const auto& b) {
+          return a.name == b.name && a.value == b.value;
+        });
+    if (!same) {
+      current = *std::move(dist);
+      result_.write_status = true;
+    }
+    return true;
+  }
+
   api::DeploymentPattern DeploymentPattern() const {
     return e_.spec.strategy.deployment_pattern.value_or(api::DeploymentPattern::kProgressive);
   }
@@ -237,7 +267,7 @@ StepResult Stepper::Run() {
     return std::move(result_);
   }
 
-  if (IsTrue(MutableStatus(), api::kConditionCompleted)) {
+  if (api::ConditionIsTrue(MutableStatus(), api::kConditionCompleted)) {
     // retry: a new token restarts a completed experiment from scratch.
     const std::string token = Annotation(kAnnotationRetry);
     const Json& seen =
@@ -301,15 +331,7 @@ StepResult Stepper::Run() {
 
   if (MutableStatus().stage == Stage::kInitializing) {
     if (!obs_.weights) return NeedOnly(Need::kWeights);
-    absl::StatusOr<std::vector<api::VersionWeight>> dist =
-        obs_.weights->ok() ? Distribution(**obs_.weights) : obs_.weights->status();
-    if (!dist.ok()) {
-      FailExperiment(
-          kReasonInvalidExperiment,
-          StrCat("Specification of version weightObjectRef invalid: ", dist.status().message()));
-      return std::move(result_);
-    }
-    MutableStatus().current_weight_distribution = *std::move(dist);
+    if (!TakeWeights(*obs_.weights)) return std::move(result_);
     AdvanceStage(Stage::kRunning);
     result_.requeue_after = absl::ZeroDuration();
     return std::move(result_);
@@ -388,23 +410,7 @@ bool Stepper::CheckHandlers() {
       result_ = NeedOnly(Need::kWeights);
       return false;
     }
-    absl::StatusOr<std::vector<api::VersionWeight>> dist =
-        obs_.weights->ok() ? Distribution(**obs_.weights) : obs_.weights->status();
-    if (!dist.ok()) {
-      FailExperiment(
-          kReasonInvalidExperiment,
-          StrCat("Specification of version weightObjectRef invalid: ", dist.status().message()));
-      return false;
-    }
-    if (!(MutableStatus().current_weight_distribution.size() == dist->size() &&
-          std::equal(dist->begin(), dist->end(),
-                     MutableStatus().current_weight_distribution.begin(),
-                     [](const auto& a, const auto& b) {
-                       return a.name == b.name && a.value == b.value;
-                     }))) {
-      MutableStatus().current_weight_distribution = *std::move(dist);
-      result_.write_status = true;
-    }
+    if (!TakeWeights(*obs_.weights)) return false;
   }
   return true;
 }
@@ -412,7 +418,7 @@ bool Stepper::CheckHandlers() {
 // Operator verbs. Returns false when the step ends here.
 bool Stepper::CheckVerbs() {
   if (Annotation(kAnnotationAbort) == "true") {
-    MutableStatus().extra["aborted"] = true;
+    MutableStatus().extra[kStatusAborted] = true;
     Progress(kReasonAborted, "Experiment aborted by user");
     Terminate(HandlerType::kRollback, "Experiment aborted");
     return false;
@@ -443,7 +449,7 @@ bool Stepper::CheckVerbs() {
 
 // spec.md 5.4. Returns true when this experiment owns its target.
 bool Stepper::AcquireTarget() {
-  if (IsTrue(MutableStatus(), api::kConditionTargetAcquired)) return true;
+  if (api::ConditionIsTrue(MutableStatus(), api::kConditionTargetAcquired)) return true;
   for (const Contender& c : obs_.contenders) {
     if (c.target_acquired) return false;
   }
@@ -584,22 +590,13 @@ void Stepper::DoIteration() {
   record["values"] = ValuesRecord(*obs_.values);
   record["weightsBefore"] = WeightsRecord(MutableStatus().current_weight_distribution);
 
-  // Rollback objectives, every version including the baseline (spec.md 1.4).
-  const auto& objectives =
-      e_.spec.criteria ? e_.spec.criteria->objectives : std::vector<api::Objective>{};
-  for (size_t i = 0; i < objectives.size(); ++i) {
-    if (!objectives[i].rollback_on_failure.value_or(false)) continue;
-    for (const auto& [version, sat] : analysis.version_assessments->data) {
-      if (i < sat.size() && !sat[i]) {
-        record["decision"] = "rollback";
-        record["why"] = StrCat("objective ", i, " (", objectives[i].metric,
-                               ") with rollback_on_failure is not met by version ", version);
-        record["analysis"] = Json::object();
-        result_.record = std::move(record);
-        Terminate(HandlerType::kRollback, "Experiment rolled back");
-        return;
-      }
-    }
+  if (std::optional<std::string> unmet =
+          UnmetRollbackObjective(e_, *analysis.version_assessments)) {
+    record["decision"] = "rollback";
+    record["why"] = *unmet;
+    result_.record = std::move(record);
+    Terminate(HandlerType::kRollback, "Experiment rolled back");
+    return;
   }
 
   // Weights: not for Conformance or FixedSplit, not in a dry run, and held when metrics are
@@ -792,16 +789,7 @@ void RecordWeights(const api::Experiment& experiment,
   Observations none;
   SequenceRandom unused({});
   Stepper s(e, none, now, unused);
-  absl::StatusOr<std::vector<api::VersionWeight>> dist =
-      weights.ok() ? s.Distribution(*weights) : weights.status();
-  if (!dist.ok()) {
-    s.FailExperiment(
-        kReasonInvalidExperiment,
-        StrCat("Specification of version weightObjectRef invalid: ", dist.status().message()));
-  } else {
-    s.MutableStatus().current_weight_distribution = *std::move(dist);
-    s.Result().write_status = true;
-  }
+  s.TakeWeights(weights);
   result->status = std::move(s.MutableStatus());
   result->write_status = true;
   for (auto& ev : s.Result().events) result->events.push_back(std::move(ev));
@@ -848,20 +836,16 @@ std::string_view ToString(Outcome outcome) {
 
 Outcome ExperimentOutcome(const api::Experiment& e) {
   const ExperimentStatus& s = e.status;
-  if (!IsTrue(s, api::kConditionCompleted)) return Outcome::kRunning;
-  if (IsTrue(s, api::kConditionFailed)) return Outcome::kFailed;
-  if (s.extra.contains("aborted")) return Outcome::kAborted;
+  if (!api::ConditionIsTrue(s, api::kConditionCompleted)) return Outcome::kRunning;
+  if (api::ConditionIsTrue(s, api::kConditionFailed)) return Outcome::kFailed;
+  if (s.extra.contains(kStatusAborted)) return Outcome::kAborted;
   // A rollback ends the experiment right after the analysis that triggered it, so the last
   // analysis shows a rollback objective that some version does not meet.
-  if (e.spec.criteria && s.analysis && s.analysis->version_assessments) {
-    const auto& objectives = e.spec.criteria->objectives;
-    for (size_t i = 0; i < objectives.size(); ++i) {
-      bool rollback = objectives[i].rollback_on_failure.value_or(
-          e.spec.strategy.deployment_pattern == api::DeploymentPattern::kBlueGreen);
-      if (!rollback) continue;
-      for (const auto& [version, sat] : s.analysis->version_assessments->data) {
-        if (i < sat.size() && !sat[i]) return Outcome::kRolledBack;
-      }
+  if (s.analysis && s.analysis->version_assessments) {
+    api::Experiment defaulted = e;
+    api::ApplyDefaults(&defaulted);
+    if (UnmetRollbackObjective(defaulted, *s.analysis->version_assessments)) {
+      return Outcome::kRolledBack;
     }
   }
   if (!e.spec.version_info) return Outcome::kBaselineKept;

@@ -85,6 +85,7 @@ inline constexpr char kStatusPausedAt[] = "pausedAt";
 inline constexpr char kStatusPausedSeconds[] = "pausedSeconds";
 inline constexpr char kStatusRetry[] = "retry";
 inline constexpr char kStatusMetricsUnavailable[] = "metricsUnavailable";
+inline constexpr char kStatusAborted[] = "aborted";
 
 // ---------------------------------------------------------------- handlers (spec.md 5.3)
 
