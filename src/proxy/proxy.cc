@@ -1,0 +1,854 @@
+// File: proxy/proxy.cc
+//
+// The request path. One coroutine per client connection, on the worker that accepted it:
+// read headers (431 / 408 / 400 on failure), answer `Expect: 100-continue`, read the body
+// (413 when over the limit), choose a version, exchange with a pooled keep-alive backend
+// connection (one retry when a reused connection turns out closed), write the response, record
+// statistics. Nothing here throws into the event loop: Beast operations report errors as values
+// and each coroutine catches what escapes it.
+#include "proxy/proxy.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "absl/status/status.h"
+#include "common/strings.h"
+#include "nlohmann/json.hpp"
+#include "proxy/balancer.h"
+
+namespace iter8::proxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+struct ResolvedBackend {
+  std::string origin;  // "host:port", the pool key and Host for hostRewrite
+  std::vector<Tcp::endpoint> endpoints;
+};
+
+// An immutable view of the route that workers read without locks.
+struct Snapshot {
+  uint64_t generation = 0;
+  RouteSpec spec;
+  std::vector<std::string> names;
+  std::vector<int64_t> weights;
+  std::vector<int> slots;                              // version index -> statistics slot
+  std::vector<std::vector<ResolvedBackend>> backends;  // version index -> its backends
+  int mirror = -1;
+};
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Hop-by-hop headers (RFC 9110 7.6.1) plus those named in Connection are not forwarded.
+template <class Fields>
+void CopyEndToEnd(const Fields& from, Fields& to) {
+  std::vector<std::string> named;
+  for (auto token : http::token_list(from[http::field::connection])) {
+    named.emplace_back(token.data(), token.size());
+  }
+  for (const auto& f : from) {
+    switch (f.name()) {
+      case http::field::connection:
+      case http::field::keep_alive:
+      case http::field::proxy_connection:
+      case http::field::te:
+      case http::field::trailer:
+      case http::field::transfer_encoding:
+      case http::field::upgrade:
+      case http::field::content_length:
+      case http::field::expect:
+        continue;
+      default:
+        break;
+    }
+    std::string_view n(f.name_string().data(), f.name_string().size());
+    if (std::any_of(named.begin(), named.end(),
+                    [&](const std::string& t) { return IEquals(t, n); })) {
+      continue;
+    }
+    to.insert(f.name_string(), f.value());
+  }
+}
+
+Response LocalReply(unsigned status, std::string_view reason, unsigned version) {
+  Response res{static_cast<http::status>(status), version};
+  res.set(http::field::server, "iter8-proxy");
+  res.set(http::field::content_type, "text/plain");
+  res.body() = StrCat(reason, "\n");
+  res.prepare_payload();
+  return res;
+}
+
+std::string CookieValue(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    size_t semi = header.find(';');
+    std::string_view part = header.substr(0, semi);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name &&
+        part[name.size()] == '=') {
+      return std::string(part.substr(name.size() + 1));
+    }
+    if (semi == std::string_view::npos) break;
+    header.remove_prefix(semi + 1);
+  }
+  return "";
+}
+
+}  // namespace
+
+struct Worker {
+  Proxy::Impl* impl = nullptr;
+  std::thread thread;
+  WorkerStats stats;
+  std::shared_ptr<const Snapshot> snapshot;
+  uint64_t generation = ~uint64_t{0};
+  SmoothWeightedPicker picker;
+  std::vector<uint32_t> backend_cursor;
+  int mirror_credit = 0;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle;
+  std::atomic<size_t> connections{0};
+  // Last, so it is destroyed first: destroying it destroys the suspended sessions, which still
+  // touch the members above.
+  asio::io_context ioc{1};
+};
+
+struct Proxy::Impl {
+  ProxyOptions options;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<asio::io_context> control = std::make_unique<asio::io_context>(1);
+  std::thread control_thread;
+  std::unique_ptr<Tcp::acceptor> acceptor;
+  std::unique_ptr<Tcp::acceptor> admin_acceptor;
+  net::HostPort listen;
+  std::optional<net::HostPort> admin;
+  std::atomic<uint64_t> unrouted{0};
+  bool running = false;
+
+  mutable std::mutex mu;  // guards snapshot, slot_names, generation bumps
+  std::shared_ptr<const Snapshot> snapshot;
+  std::atomic<uint64_t> generation{0};
+  std::vector<std::string> slot_names;
+
+  absl::StatusOr<std::shared_ptr<const Snapshot>> Build(const RouteSpec& spec);
+  void Publish(std::shared_ptr<const Snapshot> snap);
+  int SlotFor(const std::string& name);  // with mu held
+
+  void Refresh(Worker& w);
+  int Choose(Worker& w, const Snapshot& snap, const Request& req);
+  asio::awaitable<void> Accept(Tcp::acceptor& acceptor);
+  asio::awaitable<void> AcceptAdmin(Tcp::acceptor& acceptor, Proxy& proxy);
+  asio::awaitable<void> AdminSession(Tcp::socket socket, Proxy& proxy);
+  asio::awaitable<void> Session(Worker& w, Tcp::socket socket);
+  asio::awaitable<void> Mirror(Worker& w, std::shared_ptr<const Snapshot> snap, Request req);
+  // Exchanges `req` with one backend of version `vi`. `backend_error` tells whether a failure
+  // was the backend's (counted) rather than ours.
+  asio::awaitable<Response> Forward(Worker& w, const Snapshot& snap, int vi, Request& req,
+                                    bool head, bool& backend_error);
+};
+
+int Proxy::Impl::SlotFor(const std::string& name) {
+  for (size_t i = 0; i < slot_names.size(); ++i) {
+    if (slot_names[i] == name) return static_cast<int>(i);
+  }
+  if (slot_names.size() >= static_cast<size_t>(kMaxVersionSlots)) return -1;
+  slot_names.push_back(name);
+  return static_cast<int>(slot_names.size() - 1);
+}
+
+absl::StatusOr<std::shared_ptr<const Snapshot>> Proxy::Impl::Build(const RouteSpec& spec) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->spec = spec;
+  asio::io_context resolving;
+  Tcp::resolver resolver(resolving);
+  for (const auto& v : spec.versions) {
+    snap->names.push_back(v.name);
+    snap->weights.push_back(v.weight);
+    std::vector<ResolvedBackend> list;
+    for (const auto& url : v.backends) {
+      boost::system::error_code ec;
+      auto results = resolver.resolve(url.address.host, std::to_string(url.address.port),
+                                      Tcp::resolver::numeric_service, ec);
+      if (ec || results.empty()) {
+        return absl::UnavailableError(StrCat("version ", v.name, ": cannot resolve backend ",
+                                             url.address.String(), ": ", ec.message()));
+      }
+      ResolvedBackend rb{url.address.String(), {}};
+      for (const auto& r : results) rb.endpoints.push_back(r.endpoint());
+      list.push_back(std::move(rb));
+    }
+    snap->backends.push_back(std::move(list));
+  }
+  snap->mirror = spec.mirror_percent > 0 ? spec.IndexOf(spec.mirror_version) : -1;
+  std::lock_guard lock(mu);
+  for (const auto& v : spec.versions) {
+    int slot = SlotFor(v.name);
+    if (slot < 0) {
+      return absl::ResourceExhaustedError(
+          StrCat("the proxy tracks at most ", std::to_string(kMaxVersionSlots), " versions"));
+    }
+    snap->slots.push_back(slot);
+  }
+  return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+void Proxy::Impl::Publish(std::shared_ptr<const Snapshot> snap) {
+  std::lock_guard lock(mu);
+  auto mutable_snap = std::const_pointer_cast<Snapshot>(snap);
+  mutable_snap->generation = generation.load(std::memory_order_relaxed) + 1;
+  snapshot = std::move(snap);
+  generation.store(snapshot->generation, std::memory_order_release);
+}
+
+void Proxy::Impl::Refresh(Worker& w) {
+  if (generation.load(std::memory_order_acquire) == w.generation) return;
+  std::lock_guard lock(mu);
+  w.snapshot = snapshot;
+  w.generation = snapshot->generation;
+  w.picker.Reset(snapshot->weights);
+  w.backend_cursor.assign(snapshot->names.size(), 0);
+  w.mirror_credit = 0;
+}
+
+int Proxy::Impl::Choose(Worker& w, const Snapshot& snap, const Request& req) {
+  for (const auto& rule : snap.spec.match) {
+    auto it = req.find(rule.header);
+    if (it != req.end() && std::string_view(it->value().data(), it->value().size()) == rule.value) {
+      return snap.spec.IndexOf(rule.version);
+    }
+  }
+  std::string key;
+  if (!snap.spec.sticky_header.empty()) {
+    auto it = req.find(snap.spec.sticky_header);
+    if (it != req.end()) key = std::string(it->value());
+  } else if (!snap.spec.sticky_cookie.empty()) {
+    auto it = req.find(http::field::cookie);
+    if (it != req.end())
+      key = CookieValue(std::string_view(it->value().data(), it->value().size()),
+                        snap.spec.sticky_cookie);
+  }
+  if (!key.empty()) return RendezvousPick(key, snap.names, snap.weights, options.sticky_seed);
+  return w.picker.Pick();
+}
+
+asio::awaitable<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi,
+                                               Request& req, bool head, bool& backend_error) {
+  backend_error = false;
+  const auto& list = snap.backends[static_cast<size_t>(vi)];
+  const ResolvedBackend& be = list[w.backend_cursor[static_cast<size_t>(vi)]++ % list.size()];
+  if (snap.spec.host_rewrite) req.set(http::field::host, be.origin);
+  if (req.find(http::field::host) == req.end()) req.set(http::field::host, be.origin);
+  const Timeouts& t = snap.spec.timeouts;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<beast::tcp_stream> conn;
+    auto& pool = w.idle[be.origin];
+    if (!pool.empty()) {
+      conn = std::move(pool.back());
+      pool.pop_back();
+    }
+    bool reused = conn != nullptr;
+    if (!conn) {
+      conn = std::make_unique<beast::tcp_stream>(w.ioc);
+      conn->expires_after(t.connect);
+      auto [ec, ep] = co_await conn->async_connect(be.endpoints, kNoThrow);
+      if (ec) {
+        backend_error = true;
+        if (ec == beast::error::timeout) {
+          co_return LocalReply(
+              504, StrCat("backend ", be.origin, " did not accept a connection in time"),
+              req.version());
+        }
+        co_return LocalReply(503, StrCat("backend ", be.origin, " unavailable: ", ec.message()),
+                             req.version());
+      }
+      boost::system::error_code ignored;
+      conn->socket().set_option(Tcp::no_delay(true), ignored);
+    }
+    conn->expires_after(t.request);
+    auto [wec, written] = co_await http::async_write(*conn, req, kNoThrow);
+    if (wec) {
+      if (reused && attempt == 0 && wec != beast::error::timeout) continue;
+      backend_error = true;
+      co_return LocalReply(wec == beast::error::timeout ? 504 : 502,
+                           StrCat("backend ", be.origin, ": ", wec.message()), req.version());
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(options.response_limit);
+    parser.header_limit(64 * 1024);
+    if (head) parser.skip(true);
+    auto [rec, read] = co_await http::async_read(*conn, buffer, parser, kNoThrow);
+    if (rec) {
+      bool nothing = read == 0 && !parser.got_some();
+      if (reused && attempt == 0 && nothing && rec != beast::error::timeout) continue;
+      backend_error = true;
+      if (rec == beast::error::timeout) {
+        co_return LocalReply(504, StrCat("backend ", be.origin, " did not answer in time"),
+                             req.version());
+      }
+      co_return LocalReply(502,
+                           StrCat("backend ", be.origin, ": ",
+                                  nothing ? "closed the connection without a response"
+                                          : "invalid or incomplete response: " + rec.message()),
+                           req.version());
+    }
+    Response res = parser.release();
+    if (res.keep_alive() && buffer.size() == 0 && pool.size() < options.max_idle_per_backend) {
+      conn->expires_never();
+      pool.push_back(std::move(conn));
+    }
+    co_return res;
+  }
+  backend_error = true;
+  co_return LocalReply(502, StrCat("backend ", be.origin, " closed the connection"), req.version());
+}
+
+asio::awaitable<void> Proxy::Impl::Mirror(Worker& w, std::shared_ptr<const Snapshot> snap,
+                                          Request req) {
+  try {
+    auto start = Clock::now();
+    bool backend_error = false;
+    uint64_t in = req.body().size();
+    Response res = co_await Forward(w, *snap, snap->mirror, req, false, backend_error);
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    w.stats.Record(snap->slots[static_cast<size_t>(snap->mirror)], res.result_int(), ms, in,
+                   res.body().size(), backend_error);
+  } catch (const std::exception&) {
+    // A mirrored copy never affects the client; allocation failures end it quietly.
+  }
+}
+
+asio::awaitable<void> Proxy::Impl::Session(Worker& w, Tcp::socket socket) {
+  w.connections.fetch_add(1, std::memory_order_relaxed);
+  struct Leave {
+    Worker& w;
+    ~Leave() { w.connections.fetch_sub(1, std::memory_order_relaxed); }
+  } leave{w};
+  try {
+    beast::tcp_stream client(std::move(socket));
+    boost::system::error_code ec0;
+    client.socket().set_option(Tcp::no_delay(true), ec0);
+    auto peer_ep = client.socket().remote_endpoint(ec0);
+    std::string peer = ec0 ? "" : peer_ep.address().to_string();
+    beast::flat_buffer buffer;
+    bool first = true;
+    bool linger = false;  // an error answer went out before the request was read in full
+    for (;;) {
+      Refresh(w);
+      std::shared_ptr<const Snapshot> snap = w.snapshot;
+      const Timeouts t = snap->spec.timeouts;
+      if (buffer.size() == 0) {
+        // Wait for the next request: the idle timeout between requests, the header timeout for
+        // the first one.
+        client.expires_after(first ? t.header : t.idle);
+        auto [ec, n] = co_await client.async_read_some(buffer.prepare(4096), kNoThrow);
+        if (ec) break;  // closed, reset or idle: nothing to answer
+        buffer.commit(n);
+      }
+      first = false;
+      client.expires_after(t.header);
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(snap->spec.header_limit));
+      parser.body_limit(snap->spec.body_limit);
+      auto [hec, hn] = co_await http::async_read_header(client, buffer, parser, kNoThrow);
+      if (hec) {
+        Response err;
+        if (hec == http::error::header_limit) {
+          err = LocalReply(431, "request header fields too large", 11);
+        } else if (hec == http::error::body_limit) {  // Content-Length over the limit
+          err = LocalReply(413, "request body too large", 11);
+        } else if (hec == beast::error::timeout || hec == http::error::end_of_stream ||
+                   hec == asio::error::eof || hec == asio::error::connection_reset) {
+          break;  // a timeout has already closed the stream: a slow client is dropped
+        } else {
+          err = LocalReply(400, StrCat("bad request: ", hec.message()), 11);
+        }
+        err.keep_alive(false);
+        client.expires_after(t.request);
+        co_await http::async_write(client, err, kNoThrow);
+        linger = true;
+        break;
+      }
+      auto start = Clock::now();
+      Refresh(w);  // the split in force when the request arrived
+      snap = w.snapshot;
+      const auto& header = parser.get();
+      unsigned version = header.version();
+      if (version != 11 && version != 10) {
+        Response err = LocalReply(505, "HTTP version not supported", 11);
+        err.keep_alive(false);
+        co_await http::async_write(client, err, kNoThrow);
+        linger = true;
+        break;
+      }
+      auto expect = header[http::field::expect];
+      if (!expect.empty()) {
+        if (!IEquals(std::string_view(expect.data(), expect.size()), "100-continue")) {
+          Response err = LocalReply(417, "unsupported Expect", version);
+          err.keep_alive(false);
+          co_await http::async_write(client, err, kNoThrow);
+          linger = true;
+          break;
+        }
+        auto length = parser.content_length();
+        if (!(length && *length > snap->spec.body_limit) && !parser.is_done()) {
+          http::response<http::empty_body> cont{http::status::continue_, version};
+          client.expires_after(t.request);
+          auto [cec, cn] = co_await http::async_write(client, cont, kNoThrow);
+          if (cec) break;
+        }
+      }
+      if (auto length = parser.content_length(); length && *length > snap->spec.body_limit) {
+        Response err = LocalReply(413, "request body too large", version);
+        err.keep_alive(false);
+        co_await http::async_write(client, err, kNoThrow);
+        linger = true;
+        break;
+      }
+      if (!parser.is_done()) {
+        client.expires_after(t.request);
+        auto [bec, bn] = co_await http::async_read(client, buffer, parser, kNoThrow);
+        if (bec) {
+          Response err;
+          if (bec == http::error::body_limit) {
+            err = LocalReply(413, "request body too large", version);
+          } else if (bec == beast::error::timeout || bec == http::error::partial_message ||
+                     bec == asio::error::eof || bec == asio::error::connection_reset) {
+            break;  // the client went away or stalled mid-body (the stream closed on timeout)
+          } else {
+            err = LocalReply(400, StrCat("bad request body: ", bec.message()), version);
+          }
+          err.keep_alive(false);
+          co_await http::async_write(client, err, kNoThrow);
+          linger = true;
+          break;
+        }
+      }
+      Request req = parser.release();
+      bool keep_alive = req.keep_alive();
+      bool head = req.method() == http::verb::head;
+      uint64_t request_bytes = req.body().size();
+
+      int vi = Choose(w, *snap, req);
+      Response res;
+      bool backend_error = false;
+      if (vi < 0) {
+        unrouted.fetch_add(1, std::memory_order_relaxed);
+        res = LocalReply(503, StrCat("route ", snap->spec.name, ": no version has traffic weight"),
+                         version);
+      } else {
+        Request up{req.method(), req.target(), 11};
+        CopyEndToEnd(req.base(), up.base());
+        std::string xff = std::string(req["X-Forwarded-For"]);
+        up.set("X-Forwarded-For", xff.empty() ? peer : StrCat(xff, ", ", peer));
+        up.body() = std::move(req.body());
+        if (!up.body().empty() || up.method() == http::verb::post ||
+            up.method() == http::verb::put || up.method() == http::verb::patch) {
+          up.prepare_payload();
+        }
+        up.keep_alive(true);
+        if (snap->mirror >= 0 && snap->mirror != vi) {
+          w.mirror_credit += snap->spec.mirror_percent;
+          if (w.mirror_credit >= 100) {
+            w.mirror_credit -= 100;
+            asio::co_spawn(w.ioc, Mirror(w, snap, up), asio::detached);
+          }
+        }
+        res = co_await Forward(w, *snap, vi, up, head, backend_error);
+      }
+      Response out{res.result(), version};
+      CopyEndToEnd(res.base(), out.base());
+      if (head) {
+        if (auto cl = res.find(http::field::content_length); cl != res.end()) {
+          out.set(http::field::content_length, cl->value());
+        }
+      } else {
+        out.body() = std::move(res.body());
+        out.prepare_payload();
+      }
+      out.keep_alive(keep_alive);
+      if (vi >= 0) {
+        // Recorded before the response leaves, so a client that has its answer is counted.
+        double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+        w.stats.Record(snap->slots[static_cast<size_t>(vi)], out.result_int(), ms, request_bytes,
+                       out.body().size(), backend_error);
+      }
+      client.expires_after(t.request);
+      auto [wec, wn] = co_await http::async_write(client, out, kNoThrow);
+      if (wec || !keep_alive) break;
+    }
+    boost::system::error_code ignored;
+    client.socket().shutdown(Tcp::socket::shutdown_send, ignored);
+    if (linger) {
+      // Closing with unread request bytes would reset the connection and could destroy the
+      // error answer before the client reads it: read and discard for a while first.
+      client.expires_after(std::chrono::seconds(1));
+      std::array<char, 16384> sink;
+      for (size_t total = 0; total < (1 << 20);) {
+        auto [ec, n] = co_await client.async_read_some(asio::buffer(sink), kNoThrow);
+        if (ec) break;
+        total += n;
+      }
+    }
+  } catch (const std::exception&) {
+    // Only allocation failures reach here; the connection is dropped, the worker keeps going.
+  }
+}
+
+asio::awaitable<void> Proxy::Impl::Accept(Tcp::acceptor& acceptor) {
+  size_t next = 0;
+  for (;;) {
+    Worker& w = *workers[next++ % workers.size()];
+    auto [ec, socket] = co_await acceptor.async_accept(w.ioc, kNoThrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      // EMFILE and friends: back off briefly instead of spinning.
+      asio::steady_timer timer(*control, std::chrono::milliseconds(50));
+      co_await timer.async_wait(kNoThrow);
+      continue;
+    }
+    size_t open = 0;
+    for (const auto& wk : workers) open += wk->connections.load(std::memory_order_relaxed);
+    if (open >= options.max_connections) continue;  // the socket closes as it goes out of scope
+    asio::co_spawn(w.ioc, Session(w, std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Proxy::Impl::AdminSession(Tcp::socket socket, Proxy& proxy) {
+  try {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+      stream.expires_after(std::chrono::seconds(30));
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(1 << 20);
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+      if (ec) {
+        if (ec != http::error::end_of_stream && ec != asio::error::eof &&
+            ec != beast::error::timeout && ec != asio::error::connection_reset) {
+          Response err = LocalReply(400, StrCat("bad request: ", ec.message()), 11);
+          err.keep_alive(false);
+          co_await http::async_write(stream, err, kNoThrow);
+        }
+        break;
+      }
+      Request req = parser.release();
+      AdminReply reply =
+          HandleAdmin(proxy, std::string(req.method_string()), std::string(req.target()),
+                      std::string(req[http::field::authorization]), req.body());
+      Response res{static_cast<http::status>(reply.status), req.version()};
+      res.set(http::field::server, "iter8-proxy");
+      res.set(http::field::content_type, reply.content_type);
+      res.body() = std::move(reply.body);
+      res.keep_alive(req.keep_alive());
+      res.prepare_payload();
+      auto [wec, wn] = co_await http::async_write(stream, res, kNoThrow);
+      if (wec || !req.keep_alive()) break;
+    }
+  } catch (const std::exception&) {
+  }
+}
+
+asio::awaitable<void> Proxy::Impl::AcceptAdmin(Tcp::acceptor& acceptor, Proxy& proxy) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      continue;
+    }
+    asio::co_spawn(*control, AdminSession(std::move(socket), proxy), asio::detached);
+  }
+}
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<Tcp::acceptor>> Listen(asio::io_context& ioc,
+                                                      const net::HostPort& address) {
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) {
+    Tcp::resolver resolver(ioc);
+    auto results = resolver.resolve(address.host, std::to_string(address.port), ec);
+    if (ec || results.empty()) {
+      return absl::InvalidArgumentError(
+          StrCat("cannot resolve listen address ", address.String(), ": ", ec.message()));
+    }
+    ip = results.begin()->endpoint().address();
+  }
+  auto acceptor = std::make_unique<Tcp::acceptor>(ioc);
+  Tcp::endpoint ep(ip, address.port);
+  acceptor->open(ep.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(ep, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        StrCat("cannot listen on ", address.String(), ": ", ec.message()));
+  }
+  return acceptor;
+}
+
+}  // namespace
+
+Proxy::Proxy(ProxyOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  if (impl_->options.workers <= 0) {
+    impl_->options.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+}
+
+Proxy::~Proxy() { Stop(); }
+
+absl::Status Proxy::Start(const RouteSpec& route) {
+  if (impl_->running || !impl_->workers.empty() || impl_->control == nullptr) {
+    return absl::FailedPreconditionError("a Proxy is started once; make a new one");
+  }
+  if (!route.listen) {
+    return absl::InvalidArgumentError(
+        StrCat("route ", route.name, " has no spec.listen address to serve on"));
+  }
+  auto snap = impl_->Build(route);
+  if (!snap.ok()) return snap.status();
+  auto acceptor = Listen(*impl_->control, *route.listen);
+  if (!acceptor.ok()) return acceptor.status();
+  impl_->acceptor = std::move(*acceptor);
+  impl_->listen = net::HostPort{route.listen->host, impl_->acceptor->local_endpoint().port()};
+  if (route.admin) {
+    auto admin = Listen(*impl_->control, *route.admin);
+    if (!admin.ok()) {
+      impl_->acceptor.reset();
+      return admin.status();
+    }
+    impl_->admin_acceptor = std::move(*admin);
+    impl_->admin = net::HostPort{route.admin->host, impl_->admin_acceptor->local_endpoint().port()};
+  }
+  impl_->Publish(*snap);
+  for (int i = 0; i < impl_->options.workers; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->impl = impl_.get();
+    impl_->workers.push_back(std::move(w));
+  }
+  for (auto& w : impl_->workers) {
+    Worker* wp = w.get();
+    wp->thread = std::thread([wp] {
+      auto guard = asio::make_work_guard(wp->ioc);
+      wp->ioc.run();
+    });
+  }
+  asio::co_spawn(*impl_->control, impl_->Accept(*impl_->acceptor), asio::detached);
+  if (impl_->admin_acceptor) {
+    asio::co_spawn(*impl_->control, impl_->AcceptAdmin(*impl_->admin_acceptor, *this),
+                   asio::detached);
+  }
+  impl_->control_thread = std::thread([impl = impl_.get()] {
+    auto guard = asio::make_work_guard(*impl->control);
+    impl->control->run();
+  });
+  impl_->running = true;
+  return absl::OkStatus();
+}
+
+void Proxy::Stop() {
+  if (!impl_->running) return;
+  impl_->running = false;
+  impl_->control->stop();
+  if (impl_->control_thread.joinable()) impl_->control_thread.join();
+  for (auto& w : impl_->workers) w->ioc.stop();
+  for (auto& w : impl_->workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  // Destroying an io_context destroys its suspended coroutines, closing their sockets. The
+  // control context goes first: a pending accept holds a socket of a worker's context.
+  impl_->acceptor.reset();
+  impl_->admin_acceptor.reset();
+  impl_->control.reset();
+  for (auto& w : impl_->workers) w->idle.clear();
+  impl_->workers.clear();
+}
+
+absl::Status Proxy::Update(const RouteSpec& route) {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->snapshot) {
+      const RouteSpec& cur = impl_->snapshot->spec;
+      auto same = [](const std::optional<net::HostPort>& a, const std::optional<net::HostPort>& b) {
+        return a.has_value() == b.has_value() && (!a || (a->host == b->host && a->port == b->port));
+      };
+      if (!same(cur.listen, route.listen) || !same(cur.admin, route.admin)) {
+        return absl::FailedPreconditionError(
+            "spec.listen and spec.admin cannot change while the proxy runs; restart it");
+      }
+    }
+  }
+  auto snap = impl_->Build(route);
+  if (!snap.ok()) return snap.status();
+  impl_->Publish(*snap);
+  return absl::OkStatus();
+}
+
+absl::Status Proxy::SetWeights(const std::map<std::string, int64_t>& weights) {
+  RouteSpec next;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (!impl_->snapshot) return absl::FailedPreconditionError("the proxy is not running");
+    auto w = WithWeights(impl_->snapshot->spec, weights);
+    if (!w.ok()) return w.status();
+    next = *w;
+  }
+  return Update(next);
+}
+
+RouteSpec Proxy::Route() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->snapshot ? impl_->snapshot->spec : RouteSpec{};
+}
+
+net::HostPort Proxy::ListenAddress() const { return impl_->listen; }
+std::optional<net::HostPort> Proxy::AdminAddress() const { return impl_->admin; }
+
+std::vector<VersionTraffic> Proxy::Traffic() const {
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(impl_->mu);
+    names = impl_->slot_names;
+  }
+  std::vector<VersionTraffic> out(names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    out[i].name = names[i];
+    for (const auto& w : impl_->workers) w->stats.AddTo(static_cast<int>(i), out[i]);
+  }
+  return out;
+}
+
+std::optional<VersionTraffic> Proxy::Traffic(const std::string& version) const {
+  for (auto& v : Traffic()) {
+    if (v.name == version) return v;
+  }
+  return std::nullopt;
+}
+
+uint64_t Proxy::Unrouted() const { return impl_->unrouted.load(std::memory_order_relaxed); }
+
+size_t Proxy::Connections() const {
+  size_t n = 0;
+  for (const auto& w : impl_->workers) n += w->connections.load(std::memory_order_relaxed);
+  return n;
+}
+
+std::string Proxy::MetricsText() const {
+  RouteSpec spec = Route();
+  std::vector<std::pair<std::string, int64_t>> weights;
+  for (const auto& v : spec.versions) weights.emplace_back(v.name, v.weight);
+  return PrometheusText({spec.namespace_, spec.name}, Traffic(), weights);
+}
+
+AdminReply HandleAdmin(Proxy& proxy, const std::string& method, const std::string& target,
+                       const std::string& authorization, const std::string& body) {
+  auto error = [](unsigned status, const std::string& message) {
+    return AdminReply{status, "application/json", nlohmann::json{{"error", message}}.dump() + "\n"};
+  };
+  RouteSpec spec = proxy.Route();
+  if (!spec.admin_token.empty() && authorization != "Bearer " + spec.admin_token) {
+    return error(401, "missing or wrong bearer token");
+  }
+  std::string path = target.substr(0, target.find('?'));
+  auto only = [&](std::initializer_list<const char*> methods) {
+    return std::none_of(methods.begin(), methods.end(), [&](const char* m) { return method == m; });
+  };
+  if (path == "/healthz") {
+    if (only({"GET"})) return error(405, "use GET");
+    return AdminReply{200, "text/plain", "ok\n"};
+  }
+  if (path == "/metrics") {
+    if (only({"GET"})) return error(405, "use GET");
+    return AdminReply{200, "text/plain; version=0.0.4", proxy.MetricsText()};
+  }
+  if (path == "/route") {
+    if (only({"GET"})) return error(405, "use GET");
+    nlohmann::json j;
+    j["namespace"] = spec.namespace_;
+    j["name"] = spec.name;
+    j["listen"] = proxy.ListenAddress().String();
+    j["versions"] = nlohmann::json::array();
+    for (const auto& v : spec.versions) {
+      nlohmann::json b = nlohmann::json::array();
+      for (const auto& u : v.backends) b.push_back(u.Origin() + u.target);
+      j["versions"].push_back({{"name", v.name}, {"weight", v.weight}, {"backends", b}});
+    }
+    return AdminReply{200, "application/json", j.dump(2) + "\n"};
+  }
+  if (path == "/stats") {
+    if (only({"GET"})) return error(405, "use GET");
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& v : proxy.Traffic()) {
+      nlohmann::json codes = nlohmann::json::object();
+      for (size_t k = 0; k < v.classes.size(); ++k) {
+        if (v.classes[k].count > 0) codes[std::to_string(k + 1) + "xx"] = v.classes[k].count;
+      }
+      j[v.name] = {{"requests", v.Requests()},
+                   {"errors", v.Errors()},
+                   {"codes", codes},
+                   {"latencySumMs", v.LatencySumMs()},
+                   {"buckets", v.Buckets()},
+                   {"requestBytes", v.request_bytes},
+                   {"responseBytes", v.response_bytes},
+                   {"backendErrors", v.backend_errors}};
+    }
+    j["unrouted"] = proxy.Unrouted();
+    return AdminReply{200, "application/json", j.dump(2) + "\n"};
+  }
+  if (path == "/weights") {
+    if (only({"PUT", "POST"})) return error(405, "use PUT with a JSON object of weights");
+    nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_discarded()) return error(400, "body is not JSON");
+    if (j.is_object() && j.contains("weights")) j = j["weights"];
+    if (!j.is_object() || j.empty()) {
+      return error(400, "body must be a JSON object of version name to weight");
+    }
+    std::map<std::string, int64_t> weights;
+    for (const auto& [name, w] : j.items()) {
+      if (!w.is_number_integer() && !w.is_number_unsigned()) {
+        return error(400, "weight of \"" + name + "\" must be an integer >= 0");
+      }
+      if (w.is_number_integer() && w.get<int64_t>() < 0) {
+        return error(400, "weight of \"" + name + "\" must be an integer >= 0");
+      }
+      weights[name] = w.get<int64_t>();
+    }
+    auto st = proxy.SetWeights(weights);
+    if (!st.ok()) return error(400, std::string(st.message()));
+    nlohmann::json done = nlohmann::json::object();
+    for (const auto& v : proxy.Route().versions) done[v.name] = v.weight;
+    return AdminReply{200, "application/json", done.dump() + "\n"};
+  }
+  return error(404, "no such endpoint: " + path + " (try /metrics, /route, /stats, /weights)");
+}
+
+}  // namespace iter8::proxy

@@ -1,0 +1,460 @@
+// File: proxy/proxy_test.cc
+//
+// The proxy on loopback with real backends (cpp-httplib servers, and raw sockets where the test
+// needs a misbehaving backend or client).
+#include "proxy/proxy.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <thread>
+
+#include "api/document.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "test/testing/raw_http.h"
+
+namespace iter8::proxy {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A backend that answers with its version name and what it saw.
+class Backend {
+ public:
+  explicit Backend(std::string name) : name_(std::move(name)) {
+    server_.set_tcp_nodelay(true);
+    server_.Get("/slow", [this](const httplib::Request&, httplib::Response& res) {
+      std::this_thread::sleep_for(milliseconds(400));
+      res.set_content(name_, "text/plain");
+    });
+    auto echo = [this](const httplib::Request& req, httplib::Response& res) {
+      ++requests_;
+      nlohmann::json j = {{"version", name_},
+                          {"method", req.method},
+                          {"path", req.path},
+                          {"body", req.body},
+                          {"xff", req.get_header_value("X-Forwarded-For")},
+                          {"host", req.get_header_value("Host")},
+                          {"custom", req.get_header_value("X-Custom")},
+                          {"hop", req.get_header_value("X-Hop")},
+                          {"te", req.get_header_value("Transfer-Encoding")}};
+      res.set_header("X-Backend", name_);
+      res.set_content(j.dump(), "application/json");
+    };
+    server_.Get(".*", echo);
+    server_.Post(".*", echo);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(milliseconds(1));
+  }
+  ~Backend() {
+    server_.stop();
+    thread_.join();
+  }
+  int Port() const { return port_; }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int Requests() const { return requests_; }
+
+ private:
+  std::string name_;
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<int> requests_{0};
+};
+
+RouteSpec MakeRoute(const std::string& yaml) {
+  auto docs = api::ParseDocuments(yaml, "route.yaml");
+  EXPECT_TRUE(docs.ok()) << docs.status();
+  auto r = ParseRoute(docs->front().json);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return *r;
+}
+
+std::string TwoVersions(const Backend& a, const Backend& b, int wa, int wb,
+                        const std::string& extra = "") {
+  return "apiVersion: iter8.tools/v1alpha1\nkind: Route\nmetadata: {name: iris}\nspec:\n"
+         "  listen: 127.0.0.1:0\n  admin: 127.0.0.1:0\n  versions:\n"
+         "  - {name: default, backend: \"" +
+         a.Url() + "\", weight: " + std::to_string(wa) +
+         "}\n"
+         "  - {name: canary, backend: \"" +
+         b.Url() + "\", weight: " + std::to_string(wb) + "}\n" + extra;
+}
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void Start(const std::string& yaml, int workers = 1) {
+    proxy_ = std::make_unique<Proxy>(ProxyOptions{.workers = workers});
+    auto st = proxy_->Start(MakeRoute(yaml));
+    ASSERT_TRUE(st.ok()) << st;
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", proxy_->ListenAddress().port);
+    client_->set_tcp_nodelay(true);
+    client_->set_keep_alive(true);
+  }
+  nlohmann::json GetJson(const std::string& path, httplib::Headers headers = {}) {
+    auto res = client_->Get(path, headers);
+    if (!res || res->status != 200) return nullptr;
+    return nlohmann::json::parse(res->body, nullptr, false);
+  }
+  std::string Admin(const std::string& path) {
+    httplib::Client admin("127.0.0.1", proxy_->AdminAddress()->port);
+    auto res = admin.Get(path);
+    return res ? res->body : "";
+  }
+
+  Backend default_{"default"};
+  Backend canary_{"canary"};
+  std::unique_ptr<Proxy> proxy_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(ProxyTest, SplitsExactlyByWeightOverKeepAlive) {
+  Start(TwoVersions(default_, canary_, 90, 10));
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 1000; ++i) {
+    auto j = GetJson("/v1/models/iris");
+    ASSERT_TRUE(j.is_object()) << i;
+    ++seen[j["version"]];
+  }
+  EXPECT_EQ(seen["default"], 900);
+  EXPECT_EQ(seen["canary"], 100);
+  auto d = proxy_->Traffic("default");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->Requests(), 900u);
+  EXPECT_EQ(d->Errors(), 0u);
+  EXPECT_EQ(proxy_->Traffic("canary")->classes[1].count, 100u);
+  EXPECT_GT(d->LatencySumMs(), 0);
+}
+
+TEST_F(ProxyTest, NewWeightsApplyToTheNextRequestOnOpenConnections) {
+  Start(TwoVersions(default_, canary_, 100, 0), 2);
+  ASSERT_EQ(GetJson("/")["version"], "default");
+  ASSERT_TRUE(proxy_->SetWeights({{"default", 0}, {"canary", 100}}).ok());
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(GetJson("/")["version"], "canary") << i;
+  EXPECT_EQ(proxy_->Route().Weights().at("canary"), 100);
+  EXPECT_FALSE(proxy_->SetWeights({{"nope", 1}}).ok());
+}
+
+TEST_F(ProxyTest, HeaderMatchAndStickyKeys) {
+  Start(TwoVersions(default_, canary_, 50, 50,
+                    "  sticky: {header: x-user}\n"
+                    "  match: [{header: x-model-version, value: canary, version: canary}]\n"));
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(GetJson("/", {{"X-Model-Version", "canary"}})["version"], "canary");
+  }
+  std::map<std::string, std::string> first;
+  for (int u = 0; u < 50; ++u) {
+    std::string user = "user-" + std::to_string(u);
+    first[user] = GetJson("/", {{"X-User", user}})["version"];
+  }
+  int canary = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (auto& [user, version] : first) {
+      EXPECT_EQ(GetJson("/", {{"X-User", user}})["version"], version) << user;
+    }
+  }
+  for (auto& [user, version] : first) canary += version == "canary";
+  EXPECT_GT(canary, 10);  // both versions get users at 50/50
+  EXPECT_LT(canary, 40);
+}
+
+TEST_F(ProxyTest, StickyCookie) {
+  Start(TwoVersions(default_, canary_, 50, 50, "  sticky: {cookie: session}\n"));
+  std::string v = GetJson("/", {{"Cookie", "a=1; session=abc; b=2"}})["version"];
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(GetJson("/", {{"Cookie", "session=abc"}})["version"], v);
+  }
+}
+
+TEST_F(ProxyTest, ForwardsHeadersAndBodiesAndDropsHopByHop) {
+  Start(TwoVersions(default_, canary_, 100, 0));
+  httplib::Headers h = {{"X-Custom", "kept"},
+                        {"X-Hop", "dropped"},
+                        {"Connection", "keep-alive, X-Hop"},
+                        {"X-Forwarded-For", "10.0.0.1"}};
+  auto res = client_->Post("/v1/models/iris:predict", h, R"({"instances":[[1,2,3,4]]})",
+                           "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  auto j = nlohmann::json::parse(res->body);
+  EXPECT_EQ(j["path"], "/v1/models/iris:predict");
+  EXPECT_EQ(j["body"], R"({"instances":[[1,2,3,4]]})");
+  EXPECT_EQ(j["custom"], "kept");
+  EXPECT_EQ(j["hop"], "");
+  EXPECT_EQ(j["xff"], "10.0.0.1, 127.0.0.1");
+  EXPECT_EQ(j["host"], "127.0.0.1:" + std::to_string(proxy_->ListenAddress().port));
+  EXPECT_EQ(res->get_header_value("X-Backend"), "default");
+}
+
+TEST_F(ProxyTest, HostRewrite) {
+  Start(TwoVersions(default_, canary_, 100, 0, "  hostRewrite: true\n"));
+  EXPECT_EQ(GetJson("/")["host"], "127.0.0.1:" + std::to_string(default_.Port()));
+}
+
+TEST_F(ProxyTest, ChunkedRequestAndExpectContinue) {
+  Start(TwoVersions(default_, canary_, 100, 0));
+  testing::RawConnection c(proxy_->ListenAddress().port);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(
+      c.Send("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  std::string r = c.Read(milliseconds(3000), "}");
+  EXPECT_NE(r.find("HTTP/1.1 200"), std::string::npos) << r;
+  EXPECT_NE(r.find("\"body\":\"hello world\""), std::string::npos) << r;
+  EXPECT_NE(r.find("\"te\":\"\""), std::string::npos) << r;  // re-framed with Content-Length
+
+  testing::RawConnection e(proxy_->ListenAddress().port);
+  ASSERT_TRUE(
+      e.Send("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+             "Expect: 100-continue\r\n\r\n"));
+  std::string cont = e.Read(milliseconds(3000), "\r\n\r\n");
+  EXPECT_EQ(cont.rfind("HTTP/1.1 100 Continue\r\n", 0), 0u) << cont;
+  ASSERT_TRUE(e.Send("ping"));
+  std::string body = e.Read(milliseconds(3000), "}");
+  EXPECT_NE(body.find("\"body\":\"ping\""), std::string::npos) << body;
+}
+
+TEST_F(ProxyTest, LimitsAndMalformedRequests) {
+  Start(TwoVersions(default_, canary_, 100, 0,
+                    "  limits: {headerBytes: 2048, bodyBytes: 4096}\n"
+                    "  timeouts: {header: 300ms}\n"));
+  const int port = proxy_->ListenAddress().port;
+  {
+    testing::RawConnection c(port);
+    c.Send("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(4000, 'x') + "\r\n\r\n");
+    EXPECT_NE(c.Read(milliseconds(3000)).find("HTTP/1.1 431"), std::string::npos);
+  }
+  {
+    testing::RawConnection c(port);
+    c.Send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n");
+    std::string r = c.Read(milliseconds(3000));
+    EXPECT_NE(r.find("HTTP/1.1 413"), std::string::npos) << r;
+  }
+  {
+    testing::RawConnection c(port);  // chunked beyond the limit
+    c.Send("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1388\r\n" +
+           std::string(5000, 'y') + "\r\n0\r\n\r\n");
+    std::string r = c.Read(milliseconds(3000));
+    EXPECT_NE(r.find("HTTP/1.1 413"), std::string::npos) << r;
+  }
+  {
+    testing::RawConnection c(port);
+    c.Send("GARBAGE\r\n\r\n");
+    std::string r = c.Read(milliseconds(3000));
+    EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << r;
+    EXPECT_TRUE(c.closed());
+  }
+  {
+    testing::RawConnection c(port);  // a slow client never finishing its headers
+    c.Send("GET / HTTP/1.1\r\nHost: a\r\n");
+    auto begin = std::chrono::steady_clock::now();
+    std::string r = c.Read(milliseconds(3000));
+    EXPECT_TRUE(c.closed());  // dropped after timeouts.header (300 ms), not kept forever
+    EXPECT_LT(std::chrono::steady_clock::now() - begin, milliseconds(2000));
+    EXPECT_EQ(r, "");
+  }
+  {
+    testing::RawConnection c(port);  // a header flood: many small headers
+    std::string req = "GET / HTTP/1.1\r\nHost: a\r\n";
+    for (int i = 0; i < 500; ++i) req += "X-H" + std::to_string(i) + ": v\r\n";
+    c.Send(req + "\r\n");
+    EXPECT_NE(c.Read(milliseconds(3000)).find("HTTP/1.1 431"), std::string::npos);
+  }
+  {
+    testing::RawConnection c(port);  // truncated chunked body, then the client goes away
+    c.Send("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc");
+  }
+  // The proxy still serves after all that.
+  EXPECT_EQ(GetJson("/")["version"], "default");
+  EXPECT_EQ(default_.Requests(), 1);
+}
+
+TEST_F(ProxyTest, BackendDownGives503AndCountsTheVersionsError) {
+  int dead_port;
+  {
+    Backend gone("gone");
+    dead_port = gone.Port();
+  }
+  Start(
+      "apiVersion: iter8.tools/v1alpha1\nkind: Route\nmetadata: {name: iris}\nspec:\n"
+      "  listen: 127.0.0.1:0\n  versions:\n"
+      "  - {name: default, backend: \"http://127.0.0.1:" +
+      std::to_string(dead_port) + "\", weight: 100}\n");
+  auto res = client_->Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  EXPECT_NE(res->body.find("backend 127.0.0.1:" + std::to_string(dead_port) + " unavailable"),
+            std::string::npos);
+  auto t = proxy_->Traffic("default");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->Errors(), 1u);
+  EXPECT_EQ(t->backend_errors, 1u);
+}
+
+TEST_F(ProxyTest, BackendDyingMidResponseGives502) {
+  // A raw backend that sends half a response and closes.
+  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::listen(lfd, 16);
+  socklen_t len = sizeof addr;
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  std::thread backend([lfd] {
+    int c = ::accept(lfd, nullptr, nullptr);
+    char buf[4096];
+    (void)::recv(c, buf, sizeof buf, 0);
+    std::string half = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part";
+    (void)::send(c, half.data(), half.size(), MSG_NOSIGNAL);
+    ::close(c);
+  });
+  Start(
+      "apiVersion: iter8.tools/v1alpha1\nkind: Route\nmetadata: {name: iris}\nspec:\n"
+      "  listen: 127.0.0.1:0\n  versions:\n"
+      "  - {name: default, backend: \"http://127.0.0.1:" +
+      std::to_string(port) + "\", weight: 100}\n");
+  auto res = client_->Get("/");
+  backend.join();
+  ::close(lfd);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 502);
+  EXPECT_EQ(proxy_->Traffic("default")->backend_errors, 1u);
+}
+
+TEST_F(ProxyTest, BackendTimeoutGives504) {
+  Start(TwoVersions(default_, canary_, 100, 0, "  timeouts: {request: 100ms}\n"));
+  auto res = client_->Get("/slow");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 504);
+  // The next request uses a fresh backend connection and succeeds.
+  EXPECT_EQ(GetJson("/")["version"], "default");
+}
+
+TEST_F(ProxyTest, AllWeightsZeroGives503) {
+  Start(TwoVersions(default_, canary_, 0, 0));
+  auto res = client_->Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  EXPECT_EQ(proxy_->Unrouted(), 1u);
+}
+
+TEST_F(ProxyTest, MirrorCopiesAShareAndMeasuresIt) {
+  Backend shadow("shadow");
+  Start(
+      "apiVersion: iter8.tools/v1alpha1\nkind: Route\nmetadata: {name: iris}\nspec:\n"
+      "  listen: 127.0.0.1:0\n  versions:\n"
+      "  - {name: default, backend: \"" +
+      default_.Url() +
+      "\", weight: 100}\n"
+      "  - {name: shadow, backend: \"" +
+      shadow.Url() +
+      "\", weight: 0}\n"
+      "  mirror: {version: shadow, percent: 25}\n");
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(GetJson("/")["version"], "default");
+  for (int i = 0; i < 100 && shadow.Requests() < 10; ++i)
+    std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_EQ(shadow.Requests(), 10);
+  for (int i = 0; i < 100; ++i) {
+    auto t = proxy_->Traffic("shadow");
+    if (t && t->Requests() == 10) break;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_EQ(proxy_->Traffic("shadow")->Requests(), 10u);
+  EXPECT_EQ(proxy_->Traffic("default")->Requests(), 40u);
+}
+
+TEST_F(ProxyTest, AdminApi) {
+  Start(TwoVersions(default_, canary_, 90, 10));
+  for (int i = 0; i < 10; ++i) GetJson("/");
+  std::string metrics = Admin("/metrics");
+  EXPECT_NE(metrics.find("revision_app_request_latencies_count{namespace_name=\"default\","
+                         "configuration_name=\"iris\",revision_name=\"default\","
+                         "response_code_class=\"2xx\"} 9\n"),
+            std::string::npos)
+      << metrics;
+  auto route = nlohmann::json::parse(Admin("/route"));
+  EXPECT_EQ(route["versions"][1]["weight"], 10);
+  auto stats = nlohmann::json::parse(Admin("/stats"));
+  EXPECT_EQ(stats["canary"]["requests"], 1);
+
+  httplib::Client admin("127.0.0.1", proxy_->AdminAddress()->port);
+  auto put = admin.Put("/weights", R"({"default": 20, "canary": 80})", "application/json");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200) << put->body;
+  EXPECT_EQ(proxy_->Route().Weights().at("canary"), 80);
+  auto bad = admin.Put("/weights", "{not json", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("not JSON"), std::string::npos);
+  auto unknown = admin.Put("/weights", R"({"blue": 1})", "application/json");
+  EXPECT_EQ(unknown->status, 400);
+  EXPECT_NE(unknown->body.find("no version \\\"blue\\\""), std::string::npos) << unknown->body;
+  EXPECT_EQ(admin.Get("/nothing")->status, 404);
+  EXPECT_EQ(admin.Delete("/weights")->status, 405);
+}
+
+TEST_F(ProxyTest, AdminToken) {
+  Start(TwoVersions(default_, canary_, 90, 10, "  adminToken: s3cret\n"));
+  AdminReply no = HandleAdmin(*proxy_, "GET", "/route", "", "");
+  EXPECT_EQ(no.status, 401);
+  AdminReply yes = HandleAdmin(*proxy_, "GET", "/route", "Bearer s3cret", "");
+  EXPECT_EQ(yes.status, 200);
+}
+
+TEST_F(ProxyTest, ConcurrentClientsWhileWeightsChange) {
+  Start(TwoVersions(default_, canary_, 90, 10), 2);
+  std::atomic<int> failures{0}, done{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      httplib::Client c("127.0.0.1", proxy_->ListenAddress().port);
+      c.set_keep_alive(true);
+      for (int i = 0; i < 300; ++i) {
+        auto r = c.Get("/");
+        if (!r || r->status != 200) ++failures;
+        ++done;
+      }
+    });
+  }
+  const std::vector<std::pair<int, int>> splits = {{50, 50}, {0, 100}, {90, 10}, {100, 0}};
+  for (int i = 0; done < 1200; ++i) {
+    auto [a, b] = splits[static_cast<size_t>(i) % splits.size()];
+    ASSERT_TRUE(proxy_->SetWeights({{"default", a}, {"canary", b}}).ok());
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(proxy_->Traffic("default")->Requests() + proxy_->Traffic("canary")->Requests(), 1200u);
+}
+
+TEST(ProxyStartTest, ErrorsAreClear) {
+  Proxy p;
+  RouteSpec no_listen = MakeRoute(
+      "apiVersion: iter8.tools/v1alpha1\nkind: Route\nmetadata: {name: r}\nspec:\n"
+      "  versions: [{name: a, backend: \"http://127.0.0.1:1\"}]\n");
+  EXPECT_NE(p.Start(no_listen).message().find("no spec.listen"), std::string::npos);
+  Proxy q;
+  RouteSpec unresolvable = MakeRoute(
+      "apiVersion: iter8.tools/v1alpha1\nkind: Route\nmetadata: {name: r}\nspec:\n"
+      "  listen: 127.0.0.1:0\n  versions: [{name: a, backend: "
+      "\"http://no-such-host.invalid:1\"}]\n");
+  EXPECT_NE(q.Start(unresolvable).message().find("cannot resolve backend"), std::string::npos);
+  Proxy first;
+  RouteSpec ok = MakeRoute(
+      "apiVersion: iter8.tools/v1alpha1\nkind: Route\nmetadata: {name: r}\nspec:\n"
+      "  listen: 127.0.0.1:0\n  versions: [{name: a, backend: \"http://127.0.0.1:1\"}]\n");
+  ASSERT_TRUE(first.Start(ok).ok());
+  RouteSpec taken = ok;
+  taken.listen->port = first.ListenAddress().port;
+  Proxy second;
+  EXPECT_NE(second.Start(taken).message().find("cannot listen on"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iter8::proxy
