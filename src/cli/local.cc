@@ -10,10 +10,12 @@
 #include "absl/time/clock.h"
 #include "api/load.h"
 #include "api/validate.h"
+#include "cli/dataplane.h"
 #include "cli/input.h"
 #include "common/strings.h"
 #include "controller/controller.h"
 #include "engine/engine.h"
+#include "proxy/route.h"
 #include "store/sqlite_store.h"
 
 namespace iter8::cli {
@@ -64,6 +66,13 @@ bool LoadAll(const std::vector<std::string>& files, IoStreams io, std::vector<Js
         for (const api::FieldError& p : problems) {
           io.err << "Error: " << doc.Describe(p) << "\n";
           ok = false;
+        }
+      } else if (kind == proxy::kRouteKind) {
+        absl::StatusOr<proxy::RouteSpec> route = proxy::ParseRoute(doc.json);
+        if (!route.ok()) {
+          io.err << "Error: " << doc.Locate("") << ": " << route.status().message() << "\n";
+          ok = false;
+          continue;
         }
       } else {
         absl::StatusOr<store::ObjectKey> key = store::KeyOf(doc.json);
@@ -177,9 +186,19 @@ int RunRun(const RunOptions& options, IoStreams io) {
     io.err << "Error: nothing was started\n";
     return kExitFailure;
   }
+  return RunObjects(objects, options, io, RunHooks{});
+}
+
+bool LoadFiles(const std::vector<std::string>& files, IoStreams io, std::vector<Json>* out) {
+  return LoadAll(files, io, out);
+}
+
+int RunObjects(const std::vector<Json>& objects, const RunOptions& options, IoStreams io,
+               const RunHooks& hooks) {
   std::unique_ptr<store::SqliteStore> s = OpenOrReport(options.db, io);
   if (!s) return kExitFailure;
   std::vector<store::ObjectKey> experiments;
+  std::vector<store::ObjectKey> routes;
   for (const Json& o : objects) {
     absl::StatusOr<Json> applied = ApplyOne(*s, o);
     if (!applied.ok()) {
@@ -188,6 +207,7 @@ int RunRun(const RunOptions& options, IoStreams io) {
     }
     store::ObjectKey key = *store::KeyOf(*applied);
     if (key.kind == "Experiment") experiments.push_back(key);
+    if (key.kind == proxy::kRouteKind) routes.push_back(key);
     io.out << key.kind << " " << key.namespace_ << "/" << key.name << " applied\n";
   }
   if (experiments.empty()) {
@@ -204,6 +224,18 @@ int RunRun(const RunOptions& options, IoStreams io) {
     io.out << absl::FormatTime("%H:%M:%S ", absl::Now(), absl::LocalTimeZone()) << line << "\n";
     io.out.flush();
   };
+  LocalDataPlane data_plane(*s, copts.log);
+  if (absl::Status st = data_plane.Start(routes); !st.ok()) {
+    io.err << "Error: " << st.message() << "\n";
+    return kExitFailure;
+  }
+  copts.builtin = &data_plane;
+  if (hooks.serving) {
+    if (absl::Status st = hooks.serving(data_plane); !st.ok()) {
+      io.err << "Error: " << st.message() << "\n";
+      return kExitFailure;
+    }
+  }
   controller::Controller c(*s, copts);
   g_interrupted = false;
   auto previous_int = std::signal(SIGINT, OnInterrupt);
@@ -235,6 +267,8 @@ int RunRun(const RunOptions& options, IoStreams io) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   c.Stop();
+  if (hooks.finished) hooks.finished();
+  data_plane.Stop();
   std::signal(SIGINT, previous_int);
   std::signal(SIGTERM, previous_term);
   if (g_interrupted) {

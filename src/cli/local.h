@@ -14,6 +14,7 @@
 // Thread-compatible, like cli/commands.h.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,20 @@ struct RunOptions {
   bool quiet = false;
 };
 int RunRun(const RunOptions& options, IoStreams io);
+
+class LocalDataPlane;
+// What `iter8 quickstart` adds around a run: `serving` once the Routes' proxies serve (before
+// the first reconcile; an error stops the run), `finished` when the experiments are done or the
+// run is interrupted (before the proxies stop).
+struct RunHooks {
+  std::function<absl::Status(LocalDataPlane&)> serving;
+  std::function<void()> finished;
+};
+// Reads and validates files (Experiment, Metric, Route, other kinds by key); problems printed.
+bool LoadFiles(const std::vector<std::string>& files, IoStreams io, std::vector<api::Json>* out);
+// `iter8 run` after loading: apply, serve Routes with spec.listen, run to completion.
+int RunObjects(const std::vector<api::Json>& objects, const RunOptions& options, IoStreams io,
+               const RunHooks& hooks);
 
 struct ApplyOptions {
   std::vector<std::string> files;

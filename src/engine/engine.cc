@@ -529,7 +529,30 @@ void Stepper::DoIteration() {
     }
   }
   std::vector<std::string> unavailable;
+  std::vector<std::string> no_data;
   const std::vector<std::string> versions = api::VersionNames(e_.spec);
+  // A value missing because the version has had no observations (the provider's sample size,
+  // the metric's sampleSize metric or the experiment's requestCount metric reads 0) is not a
+  // backend failure: holding traffic would keep a version at 0 % from ever getting data. It is
+  // still no evidence: the objective is unmet and nothing is promoted on it.
+  auto reads_zero = [&](const std::string& ref, const std::string& v) {
+    if (ref.empty()) return false;
+    const std::string want = ResolveMetricReference(ref, e_.metadata.namespace_);
+    for (const api::MetricInfo& other : MutableStatus().metrics) {
+      if (ResolveMetricReference(other.name, e_.metadata.namespace_) != want) continue;
+      auto m = obs_.values->find(other.name);
+      if (m == obs_.values->end()) return false;
+      auto it = m->second.find(v);
+      return it != m->second.end() && it->second.value && *it->second.value == 0;
+    }
+    return false;
+  };
+  auto no_observations = [&](const api::MetricInfo& mi, const std::string& v,
+                             const MetricValue* mv) {
+    if (mv != nullptr && mv->sample_size && *mv->sample_size == 0) return true;
+    return reads_zero(mi.metric_obj.spec.sample_size, v) ||
+           (e_.spec.criteria && reads_zero(e_.spec.criteria->request_count, v));
+  };
   for (const api::MetricInfo& mi : MutableStatus().metrics) {
     if (mi.metric_obj.spec.provider == "iter8" && agg.data.count(mi.name) > 0) continue;
     api::AggregatedMetricsData& data = agg.data[mi.name];
@@ -545,7 +568,10 @@ void Stepper::DoIteration() {
         absl::StatusOr<api::Quantity> q = api::Quantity::FromDouble(*mv->value);
         if (q.ok()) vd.value = *q;
       }
-      if (!vd.value) {
+      if (!vd.value && no_observations(mi, v, mv)) {
+        agg_msgs.errors.push_back(analytics::MetricsBackendError(mi.name, v));
+        if (std::find(no_data.begin(), no_data.end(), v) == no_data.end()) no_data.push_back(v);
+      } else if (!vd.value) {
         agg_msgs.errors.push_back(analytics::MetricsBackendError(mi.name, v));
         unavailable.push_back(StrCat(mi.name, " for ", v, ": ",
                                      mv == nullptr       ? "not queried"
@@ -654,6 +680,7 @@ void Stepper::DoIteration() {
                                             : "keep split";
   if (why.empty()) {
     why = winner.winner_found ? StrCat("winner ", winner.winner) : std::string("no winner yet");
+    if (!no_data.empty()) why += StrCat(" (no observations yet for ", StrJoin(no_data, ", "), ")");
   }
   record["why"] = why;
   result_.record = std::move(record);

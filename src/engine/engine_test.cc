@@ -601,6 +601,32 @@ TEST(EngineTest, UnavailableMetricsHoldTrafficAndAreReported) {
   EXPECT_EQ(w.weights["canary"], 0);
 }
 
+TEST(EngineTest, NoObservationsYetDoesNotHoldButIsNoEvidence) {
+  // The canary at 0 % has served nothing: request-count reads 0 and its rates are undefined.
+  // That is not a backend failure: traffic may move (exploration) so it can get data, and it is
+  // never promoted on the missing values.
+  World w;
+  w.value = [](const std::string& m, const std::string& v) -> std::optional<double> {
+    if (v == "canary") {
+      if (m == "request-count") return 0.0;
+      return std::nullopt;
+    }
+    return m == "error-rate" ? 0.0 : m == "request-count" ? 100.0 : 1.0;
+  };
+  SequenceRandom rnd({0.5});
+  Experiment e = ToRunning(w, kCanary, rnd);
+  w.Reconcile(&e, kT0, rnd);
+  EXPECT_EQ(e.status.extra.count(kStatusMetricsUnavailable), 0u);
+  EXPECT_EQ(w.records.back()["decision"], "shift traffic");
+  EXPECT_NE(w.records.back()["why"].get<std::string>().find("no observations yet for canary"),
+            std::string::npos)
+      << w.records.back()["why"];
+  EXPECT_GT(w.weights["canary"], 0);  // exploration traffic reaches the canary
+  EXPECT_EQ(e.status.version_recommended_for_promotion, "default");
+  w.RunToCompletion(&e, kT0, rnd);
+  EXPECT_EQ(ExperimentOutcome(e), Outcome::kBaselineKept);
+}
+
 TEST(EngineTest, ConformanceAndFixedSplitNeverPatchWeights) {
   for (const std::string& yaml :
        {With(kCanary, "    testingPattern: Canary\n",

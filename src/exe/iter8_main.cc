@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/local.h"
+#include "cli/serve.h"
 #include "exe/cli_options.h"
 
 int main(int argc, char** argv) {
@@ -90,9 +91,81 @@ int main(int argc, char** argv) {
     verbs.push_back(cmd);
   }
 
+  QuickstartOptions qs;
+  CLI::App* q = app.add_subcommand(
+      "quickstart",
+      "Run a canary experiment end to end on this machine: two sample model servers, the "
+      "proxy, a load generator and an experiment (about a minute)");
+  q->add_option("--canary-latency-ms", qs.canary_latency_ms,
+                "mean latency of the canary model (default 4; the default model has 5)")
+      ->check(CLI::Range(0.0, 60000.0));
+  q->add_option("--canary-error-rate", qs.canary_error_rate,
+                "share of canary answers that fail with 500 (default 0)")
+      ->check(CLI::Range(0.0, 1.0));
+  q->add_option("--engine", qs.engine, "analytics engine: classic (default) or sequential");
+  q->add_option("--rate", qs.rate, "load in requests per second (default 40)")
+      ->check(CLI::Range(0.1, 100000.0));
+  q->add_option("--interval", qs.interval_seconds, "seconds per iteration (default 5)")
+      ->check(CLI::Range(1, 3600));
+  q->add_option("--iterations", qs.iterations, "iterations (default 10)")
+      ->check(CLI::Range(1, 1000));
+  q->add_option("--db", qs.db, "keep the experiment in this store (default: a temporary one)");
+  q->add_option("--seed", qs.seed, "random seed of the analytics");
+  q->add_flag("-q,--quiet", qs.quiet, "print only the outcome and the report");
+
+  ProxyOptions px;
+  CLI::App* pc = app.add_subcommand("proxy", "Serve a Route: split traffic between versions");
+  pc->add_option("-f,--file", px.file, "Route YAML or JSON (- for stdin)")->required();
+  pc->add_option("--workers", px.workers, "worker threads (default: one per core)")
+      ->check(CLI::Range(0, 256));
+
+  ModelServerOptions ms;
+  CLI::App* mc = app.add_subcommand("model-server",
+                                    "Serve a sample model over KServe's V1 and V2 REST protocols");
+  mc->add_option("--listen", ms.listen, "address (default 127.0.0.1:9001)");
+  mc->add_option("--model", ms.model, "iris-v1 (default), iris-v2, or a model JSON file");
+  mc->add_option("--name", ms.name, "model name in URLs (default iris)");
+  mc->add_option("--latency-ms", ms.latency_ms, "added mean latency (default 0)")
+      ->check(CLI::Range(0.0, 600000.0));
+  mc->add_option("--latency-distribution", ms.distribution,
+                 "constant (default), exponential or uniform");
+  mc->add_option("--error-rate", ms.error_rate, "share of answers that fail with 500")
+      ->check(CLI::Range(0.0, 1.0));
+  mc->add_option("--threads", ms.threads, "threads (default 1)")->check(CLI::Range(1, 256));
+  mc->add_option("--seed", ms.seed, "seed of the injected latency and errors");
+
+  LoadCommandOptions lc;
+  CLI::App* lg = app.add_subcommand(
+      "load", "Send load to a URL and report throughput, errors and latency percentiles");
+  lg->add_option("url", lc.url, "http://host:port/path")->required();
+  lg->add_option("-X,--method", lc.method, "HTTP method (default GET; POST with a body)");
+  lg->add_option("-H,--header", lc.headers, "header 'Name: value' (repeatable)")
+      ->allow_extra_args(false);
+  lg->add_option("-d,--data", lc.data, "request body");
+  lg->add_option("--body-file", lc.body_file, "request body from a file (- for stdin)");
+  lg->add_option("--rate", lc.rate,
+                 "requests per second, scheduled (open loop); 0 = as fast as answers come")
+      ->check(CLI::Range(0.0, 10000000.0));
+  lg->add_option("--duration", lc.duration, "how long, e.g. 30s or 2m");
+  lg->add_option("-n,--count", lc.count, "how many requests");
+  lg->add_option("-c,--connections", lc.connections, "keep-alive connections (default 4)")
+      ->check(CLI::Range(1, 10000));
+  lg->add_option("--timeout", lc.timeout, "per request (default 10s)");
+  lg->add_option("-o,--output", lc.output, "json")->check(CLI::IsMember({"json"}));
+
   if (int code = iter8::exe::Parse(app, argc, argv); code >= 0) return code;
   IoStreams io{std::cin, std::cout, std::cerr};
   if (r->parsed()) return RunRun(run, io);
+  if (q->parsed()) return RunQuickstart(qs, io);
+  if (pc->parsed()) return RunProxyCommand(px, io);
+  if (mc->parsed()) return RunModelServerCommand(ms, io);
+  if (lg->parsed()) {
+    if (lc.duration.empty() && lc.count == 0) {
+      io.err << "Error: give --duration or --count\n";
+      return kExitUsage;
+    }
+    return RunLoadCommand(lc, io);
+  }
   if (ap->parsed()) return RunApply(apply, io);
   if (del->parsed()) return RunApply(remove, io);
   if (g->parsed()) return RunGet(get, io);

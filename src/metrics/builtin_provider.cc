@@ -4,7 +4,8 @@
 
 namespace iter8::metrics {
 
-std::optional<VersionStats> MapBuiltinSource::Stats(const std::string& version) const {
+std::optional<VersionStats> MapBuiltinSource::Stats(const std::string& version,
+                                                    const std::string& /*route*/) const {
   auto it = stats_.find(version);
   if (it == stats_.end()) return std::nullopt;
   return it->second;
@@ -31,7 +32,11 @@ MetricResult BuiltinProvider::Query(const api::Metric& metric, const api::Versio
                                     const QueryContext& /*context*/) {
   std::string name = metric.metadata.name;
   if (size_t slash = name.rfind('/'); slash != std::string::npos) name = name.substr(slash + 1);
-  std::optional<VersionStats> stats = source_.Stats(version.name);
+  std::string route;
+  if (version.weight_obj_ref && version.weight_obj_ref->kind == "Route") {
+    route = version.weight_obj_ref->name;
+  }
+  std::optional<VersionStats> stats = source_.Stats(version.name, route);
   if (!stats) {
     return MetricResult::Unavailable(StrCat("no traffic statistics for version ", version.name));
   }

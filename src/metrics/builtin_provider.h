@@ -39,14 +39,19 @@ struct VersionStats {
 class BuiltinSource {
  public:
   virtual ~BuiltinSource() = default;
-  // nullopt when the source knows nothing of the version.
-  virtual std::optional<VersionStats> Stats(const std::string& version) const = 0;
+  // Statistics of `version`; `route` names the Route its weightObjRef points at ("" when it
+  // points at none), so that equal version names on different routes stay apart. nullopt when
+  // the source knows nothing of the version.
+  virtual std::optional<VersionStats> Stats(const std::string& version,
+                                            const std::string& route) const = 0;
 };
 
+// A fixed map by version name (the route is ignored); for tests.
 class MapBuiltinSource final : public BuiltinSource {
  public:
   explicit MapBuiltinSource(std::map<std::string, VersionStats> stats) : stats_(std::move(stats)) {}
-  std::optional<VersionStats> Stats(const std::string& version) const override;
+  std::optional<VersionStats> Stats(const std::string& version,
+                                    const std::string& route) const override;
 
  private:
   std::map<std::string, VersionStats> stats_;

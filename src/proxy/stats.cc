@@ -125,16 +125,6 @@ std::string PrometheusText(const PrometheusLabels& labels,
           StrCat("revision_app_request_latencies_count{", l, "} ", std::to_string(c.count), "\n");
     }
   }
-  out +=
-      "# HELP revision_app_request_count The number of requests that are routed to queue-proxy\n";
-  out += "# TYPE revision_app_request_count counter\n";
-  for (const auto& v : versions) {
-    for (size_t k = 0; k < kCodeClasses; ++k) {
-      if (v.classes[k].count == 0) continue;
-      out += StrCat("revision_app_request_count{", base(v.name), ",response_code_class=\"",
-                    std::to_string(k + 1), "xx\"} ", std::to_string(v.classes[k].count), "\n");
-    }
-  }
   out += "# HELP iter8_proxy_request_bytes_total Request body bytes received from clients\n";
   out += "# TYPE iter8_proxy_request_bytes_total counter\n";
   for (const auto& v : versions) {

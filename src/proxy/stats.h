@@ -80,9 +80,10 @@ struct PrometheusLabels {
 };
 
 // Prometheus text exposition (format 0.0.4) of the versions' statistics with Knative's series
-// names (revision_app_request_latencies_{bucket,sum,count}, revision_app_request_count) and
-// labels (namespace_name, configuration_name, revision_name, response_code_class), plus iter8's
-// own iter8_proxy_* series (bytes, backend errors, weights).
+// names (revision_app_request_latencies_{bucket,sum,count}; request counts are the _count
+// series, as Knative's queries use them) and labels (namespace_name, configuration_name,
+// revision_name, response_code_class), plus iter8's own iter8_proxy_* series (bytes, backend
+// errors, weights). `promtool check metrics` passes it.
 std::string PrometheusText(const PrometheusLabels& labels,
                            const std::vector<VersionTraffic>& versions,
                            const std::vector<std::pair<std::string, int64_t>>& weights);

@@ -80,7 +80,6 @@ TEST(StatsTest, PrometheusTextHasKnativeSeries) {
             std::string::npos);
   EXPECT_NE(text.find("revision_app_request_latencies_sum{" + l + "} 12.5\n"), std::string::npos);
   EXPECT_NE(text.find("revision_app_request_latencies_count{" + l + "} 3\n"), std::string::npos);
-  EXPECT_NE(text.find("revision_app_request_count{" + l + "} 3\n"), std::string::npos);
   EXPECT_NE(text.find("iter8_proxy_route_weight{namespace_name=\"ns\",configuration_name=\"iris\","
                       "revision_name=\"canary\"} 10\n"),
             std::string::npos);
