@@ -265,13 +265,14 @@ absl::StatusOr<RouteSpec> ParseRoute(const api::Json& object) {
   }
   if (spec.contains("mirror")) {
     const auto& m = spec["mirror"];
-    auto pct = m.is_object() && m.contains("percent") ? AsInteger(m["percent"]) : std::nullopt;
-    if (!m.is_object() || !m.contains("version") || !m["version"].is_string() || !pct ||
-        *pct > 100) {
+    int64_t pct = -1;  // (not an optional: g++ 12 -O2 warns maybe-uninitialized on it)
+    if (m.is_object() && m.contains("percent")) pct = AsInteger(m["percent"]).value_or(-1);
+    if (!m.is_object() || !m.contains("version") || !m["version"].is_string() || pct < 0 ||
+        pct > 100) {
       problems.Add("/spec/mirror", "must be {version: NAME, percent: 0..100}");
     } else {
       out.mirror_version = m["version"].get<std::string>();
-      out.mirror_percent = static_cast<int>(*pct);
+      out.mirror_percent = static_cast<int>(pct);
       if (out.IndexOf(out.mirror_version) < 0) {
         problems.Add("/spec/mirror/version",
                      StrCat("no version named \"", out.mirror_version, "\""));
