@@ -3,6 +3,7 @@
 # when something is missing (safe to run again). Runs as root or through sudo.
 #   scripts/setup.sh          build dependencies
 #   scripts/setup.sh --test   build and test dependencies (clang for the fuzzers, ...)
+#   scripts/setup.sh --bench  build dependencies and the peers of bench/proxy (nginx, ...)
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,9 @@ packages=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(clang libclang-rt-14-dev clang-format clang-tidy openssl prometheus)
+fi
+if [[ "${1:-}" == "--bench" ]]; then  # bench/proxy/run.sh: the peers it compares against
+  packages+=(nginx-light wrk haproxy python3)
 fi
 
 missing=()

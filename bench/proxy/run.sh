@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Proxy benchmark: the same wrk load, on the same machine, against the same backend (two nginx
+# `return 200` servers), through
+#   direct   wrk -> backend (no proxy: the ceiling)
+#   iter8    iter8 proxy, weights 90/10, keep-alive pool
+#   nginx    nginx reverse proxy, upstream weights 9:1, keepalive 64
+#   haproxy  HAProxy, roundrobin weights 9:1, http-reuse always
+# Every proxy gets the same number of worker threads (PROXY_WORKERS, default 1) so that they
+# share the cores with wrk and the backend in the same way. Prints a Markdown table with
+# req/s, p50 and p99 latency and the ratios to nginx and to direct, then the memory per idle
+# connection of the iter8 proxy (RSS growth over IDLE_CONNECTIONS kept-alive idle connections).
+#
+#   bench/proxy/run.sh              (installs nginx-light, wrk, haproxy when missing)
+#   DURATION=10 CONNECTIONS=64 WRK_THREADS=2 PROXY_WORKERS=1 bench/proxy/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration="${DURATION:-10}"
+connections="${CONNECTIONS:-64}"
+wrk_threads="${WRK_THREADS:-1}"
+workers="${PROXY_WORKERS:-1}"
+idle="${IDLE_CONNECTIONS:-10000}"
+rounds="${ROUNDS:-3}"
+
+scripts/setup.sh --bench
+cmake --preset release >/dev/null
+cmake --build --preset release --target iter8 >/dev/null
+iter8=build/release/bin/iter8
+
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 100); do
+    if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "port $1 never opened; logs in $dir:" >&2; cat "$dir"/*.log "$dir"/*/error.log >&2 2>/dev/null || true
+  exit 1
+}
+
+b1=$(free_port); b2=$(free_port); pn=$(free_port); ph=$(free_port); pi=$(free_port)
+mkdir -p "$dir/nginx-backend" "$dir/nginx-proxy"
+common="daemon off; pid PIDFILE; error_log ERRLOG warn; events { worker_connections 20000; }"
+cat > "$dir/nginx-backend/nginx.conf" <<CONF
+worker_processes 1;
+${common//PIDFILE/$dir/nginx-backend/pid}
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$b1; location / { return 200 "ok\n"; } }
+  server { listen 127.0.0.1:$b2; location / { return 200 "ok\n"; } }
+}
+CONF
+sed -i "s|ERRLOG|$dir/nginx-backend/error.log|" "$dir/nginx-backend/nginx.conf"
+cat > "$dir/nginx-proxy/nginx.conf" <<CONF
+worker_processes $workers;
+${common//PIDFILE/$dir/nginx-proxy/pid}
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream models {
+    server 127.0.0.1:$b1 weight=9;
+    server 127.0.0.1:$b2 weight=1;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$pn;
+    location / {
+      proxy_pass http://models;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+sed -i "s|ERRLOG|$dir/nginx-proxy/error.log|" "$dir/nginx-proxy/nginx.conf"
+cat > "$dir/haproxy.cfg" <<CONF
+global
+  nbthread $workers
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$ph
+  default_backend models
+backend models
+  balance roundrobin
+  server default 127.0.0.1:$b1 weight 9
+  server canary 127.0.0.1:$b2 weight 1
+CONF
+cat > "$dir/route.yaml" <<CONF
+apiVersion: iter8.tools/v1alpha1
+kind: Route
+metadata: {name: bench}
+spec:
+  listen: 127.0.0.1:$pi
+  versions:
+  - {name: default, backend: "http://127.0.0.1:$b1", weight: 90}
+  - {name: canary, backend: "http://127.0.0.1:$b2", weight: 10}
+CONF
+
+nginx -c "$dir/nginx-backend/nginx.conf" -p "$dir/nginx-backend" & pids+=($!)
+nginx -c "$dir/nginx-proxy/nginx.conf" -p "$dir/nginx-proxy" & pids+=($!)
+haproxy -f "$dir/haproxy.cfg" -q & pids+=($!)
+"$iter8" proxy -f "$dir/route.yaml" --workers "$workers" >"$dir/iter8.log" 2>&1 & pids+=($!)
+iter8_pid=$!
+for p in $b1 $b2 $pn $ph $pi; do wait_port "$p"; done
+
+# wrk's latency lines look like "     50%  512.00us"; normalise to milliseconds.
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
+declare -A rps p50 p99
+measure() {  # name port
+  local best=0 best_out=""
+  for _ in $(seq "$rounds"); do
+    out=$(wrk -t"$wrk_threads" -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$2/")
+    r=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    if awk -v a="$r" -v b="$best" 'BEGIN {exit !(a > b)}'; then best=$r; best_out=$out; fi
+  done
+  rps[$1]=$best
+  p50[$1]=$(echo "$best_out" | awk '$1 == "50%" {print $2}' | to_ms)
+  p99[$1]=$(echo "$best_out" | awk '$1 == "99%" {print $2}' | to_ms)
+  if echo "$best_out" | grep -q "Non-2xx\|Socket errors"; then
+    echo "warning: $1: $(echo "$best_out" | grep -E 'Non-2xx|Socket errors')" >&2
+  fi
+}
+for target in "direct $b1" "iter8 $pi" "nginx $pn" "haproxy $ph"; do
+  measure $target
+done
+
+echo
+echo "wrk -t$wrk_threads -c$connections -d${duration}s (best of $rounds), proxies with $workers worker(s), $(nproc) cores, $(date -u +%F)"
+echo
+echo "| target | req/s | p50 ms | p99 ms | req/s vs nginx | req/s vs direct | p99 vs nginx |"
+echo "|---|---|---|---|---|---|---|"
+for t in direct iter8 nginx haproxy; do
+  awk -v t="$t" -v r="${rps[$t]}" -v a="${p50[$t]}" -v b="${p99[$t]}" -v n="${rps[nginx]}" \
+      -v d="${rps[direct]}" -v nb="${p99[nginx]}" \
+      'BEGIN {printf "| %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.2f |\n", t, r, a, b, r/n, r/d, b/nb}'
+done
+
+# Memory per idle connection of the iter8 proxy.
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+before=$(rss "$iter8_pid")
+python3 - "$pi" "$idle" <<'PY' &
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+socks = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    socks.append(s)
+time.sleep(3)
+PY
+holder=$!
+sleep 2
+after=$(rss "$iter8_pid")
+wait "$holder" || true
+echo
+awk -v n="$idle" -v a="$before" -v b="$after" \
+  'BEGIN {printf "iter8 proxy RSS %d KiB -> %d KiB with %d idle connections: %.2f KiB per idle connection\n", a, b, n, (b-a)/n}'
