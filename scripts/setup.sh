@@ -10,7 +10,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git
   nlohmann-json3-dev libyaml-dev libabsl-dev libcli11-dev libjq-dev libcurl4-openssl-dev
   libcpp-httplib-dev libboost1.81-dev libsqlite3-dev libsqlitecpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(clang libclang-rt-14-dev clang-format clang-tidy openssl prometheus)

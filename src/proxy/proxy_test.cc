@@ -433,6 +433,29 @@ TEST_F(ProxyTest, ConcurrentClientsWhileWeightsChange) {
   EXPECT_EQ(proxy_->Traffic("default")->Requests() + proxy_->Traffic("canary")->Requests(), 1200u);
 }
 
+TEST_F(ProxyTest, ThousandsOfIdleConnectionsAreHeldThenDropped) {
+  Start(TwoVersions(default_, canary_, 100, 0, "  timeouts: {idle: 1s, header: 1s}\n"), 2);
+  constexpr int kIdle = 2000;
+  std::vector<std::unique_ptr<testing::RawConnection>> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    idle.push_back(std::make_unique<testing::RawConnection>(proxy_->ListenAddress().port));
+    ASSERT_TRUE(idle.back()->ok()) << i;
+  }
+  for (int i = 0; i < 100 && proxy_->Connections() < static_cast<size_t>(kIdle); ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_EQ(proxy_->Connections(), static_cast<size_t>(kIdle));
+  // Requests are still served at once while they wait.
+  EXPECT_EQ(GetJson("/")["version"], "default");
+  // After timeouts.header (the first request never came) every idle connection is closed.
+  for (int i = 0; i < 200 && proxy_->Connections() > 1; ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_LE(proxy_->Connections(), 1u);  // only the test client's own keep-alive connection
+  EXPECT_EQ(idle.front()->Read(milliseconds(1000)), "");
+  EXPECT_TRUE(idle.front()->closed());
+}
+
 TEST(ProxyStartTest, ErrorsAreClear) {
   Proxy p;
   RouteSpec no_listen = MakeRoute(

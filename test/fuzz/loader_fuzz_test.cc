@@ -11,6 +11,7 @@
 #include "api/load.h"
 #include "api/validate.h"
 #include "cli/describe.h"
+#include "proxy/route.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
@@ -19,6 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& doc : *docs) {
     (void)doc.json.dump();  // must not throw: strings are valid UTF-8
     (void)iter8::api::ToYaml(doc.json);
+    (void)iter8::proxy::ParseRoute(doc.json);  // Route resources: errors, never a crash
     auto r = iter8::api::LoadResource(doc);
     if (!r.ok()) continue;
     std::visit(
