@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's second command: install what is missing, build with AddressSanitizer and
-# UndefinedBehaviorSanitizer, run every test (ctest), then build the libFuzzer targets with
-# clang and run each for a bounded time.
+# UndefinedBehaviorSanitizer, run every test (ctest) and the linters, run the data plane's tests
+# again under ThreadSanitizer, then build the libFuzzer targets with clang and run each for a
+# bounded time.
 #   FUZZ_SECONDS=60 scripts/test.sh     (default 60; 0 skips the fuzz run but still builds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,13 @@ cmake --preset debug >/dev/null
 cmake --build --preset debug
 ctest --preset debug -j "$(nproc)"
 scripts/lint.sh
+
+# The data plane's concurrency (workers, snapshot publication under load, statistics read while
+# written) under ThreadSanitizer.
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan --target proxy_test dataplane_test
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/src/proxy/proxy_test
+TSAN_OPTIONS="halt_on_error=1" build/tsan/test/dataplane_test
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz --target fuzzers
