@@ -29,6 +29,14 @@ namespace iter8::api {
 // JSON as the codecs produce it: objects keep the order of their keys.
 using Json = nlohmann::ordered_json;
 
+// `object[key]` when `object` is an object and that member is a string, else "". For reading
+// user input: nlohmann's `value(key, "")` throws when the member has another type.
+inline std::string StringField(const Json& object, const char* key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 inline constexpr char kGroup[] = "iter8.tools";
 inline constexpr char kV2alpha2[] = "iter8.tools/v2alpha2";
 inline constexpr char kV2alpha1[] = "iter8.tools/v2alpha1";

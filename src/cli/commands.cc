@@ -29,7 +29,7 @@ absl::StatusOr<api::Experiment> ResolveExperiment(const std::string& file, const
   absl::StatusOr<std::vector<api::Document>> docs = ReadDocuments(file, in);
   if (!docs.ok()) return docs.status();
   for (const api::Document& doc : *docs) {
-    if (doc.json.is_object() && doc.json.value("kind", "") == "Metric") continue;
+    if (api::StringField(doc.json, "kind") == "Metric") continue;
     absl::StatusOr<api::Experiment> e = api::LoadExperiment(doc);
     if (!e.ok()) return e.status();
     if (!name.empty() && e->metadata.name != name) continue;
@@ -197,7 +197,8 @@ int RunValidate(const ValidateOptions& options, IoStreams io) {
       const api::Json& j = doc.json;
       if (j.is_object() && j.contains("apiVersion") && j["apiVersion"].is_string() &&
           j["apiVersion"].get<std::string>().rfind(api::kGroup, 0) != 0) {
-        io.out << doc.Locate("") << ": skipped " << j.value("kind", "resource") << " ("
+        const std::string kind = api::StringField(j, "kind");
+        io.out << doc.Locate("") << ": skipped " << (kind.empty() ? "resource" : kind) << " ("
                << j["apiVersion"].get<std::string>() << " is not an iter8 API)\n";
         continue;
       }
@@ -254,7 +255,7 @@ int RunMetricGet(const MetricGetOptions& options, IoStreams io) {
   }
   std::optional<api::Metric> metric;
   for (const api::Document& doc : *docs) {
-    if (!doc.json.is_object() || doc.json.value("kind", "") != "Metric") continue;
+    if (api::StringField(doc.json, "kind") != "Metric") continue;
     absl::StatusOr<api::Metric> m = api::LoadMetric(doc);
     if (!m.ok()) {
       io.err << "Error: " << m.status().message() << "\n";

@@ -53,7 +53,7 @@ bool LoadAll(const std::vector<std::string>& files, IoStreams io, std::vector<Js
       continue;
     }
     for (const api::Document& doc : *docs) {
-      const std::string kind = doc.json.is_object() ? doc.json.value("kind", "") : "";
+      const std::string kind = api::StringField(doc.json, "kind");
       if (kind == "Experiment" || kind == "Metric") {
         absl::StatusOr<api::Resource> r = api::LoadResource(doc);
         if (!r.ok()) {

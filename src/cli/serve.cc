@@ -58,7 +58,7 @@ int RunProxyCommand(const ProxyOptions& options, IoStreams io) {
   }
   const api::Document* route_doc = nullptr;
   for (const api::Document& d : *docs) {
-    if (d.json.is_object() && d.json.value("kind", "") == proxy::kRouteKind) {
+    if (api::StringField(d.json, "kind") == proxy::kRouteKind) {
       if (route_doc != nullptr) {
         io.err << "Error: " << options.file << ": more than one Route; give one per proxy\n";
         return kExitFailure;

@@ -40,7 +40,17 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+// Everything runs on io_contexts: the concrete executor type instead of any_io_executor spares
+// the type-erased executor copies and comparisons that showed up in the profile.
+using Executor = asio::io_context::executor_type;
+using Stream = beast::basic_stream<Tcp, Executor>;
+using Socket = asio::basic_stream_socket<Tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<Tcp, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
+template <class T>
+using Task = asio::awaitable<T, Executor>;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
@@ -131,8 +141,8 @@ void SerializeHead(const Response& res, std::string& out) {
 
 // Head and body in one gather write; `scratch` keeps its capacity between messages.
 template <class Message>
-asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteMessage(
-    beast::tcp_stream& stream, const Message& msg, std::string& scratch) {
+Task<std::tuple<boost::system::error_code, size_t>> WriteMessage(Stream& stream, const Message& msg,
+                                                                 std::string& scratch) {
   SerializeHead(msg, scratch);
   std::array<asio::const_buffer, 2> buffers = {asio::buffer(scratch), asio::buffer(msg.body())};
   co_return co_await asio::async_write(stream, buffers, kNoThrow);
@@ -174,7 +184,7 @@ struct Worker {
   std::vector<uint32_t> backend_cursor;
   int mirror_credit = 0;
   // Idle keep-alive backend connections, by pool index (ResolvedBackend::pool).
-  std::vector<std::vector<std::unique_ptr<beast::tcp_stream>>> idle;
+  std::vector<std::vector<std::unique_ptr<Stream>>> idle;
   std::atomic<size_t> connections{0};
   // Last, so it is destroyed first: destroying it destroys the suspended sessions, which still
   // touch the members above.
@@ -186,8 +196,8 @@ struct Proxy::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<asio::io_context> control = std::make_unique<asio::io_context>(1);
   std::thread control_thread;
-  std::unique_ptr<Tcp::acceptor> acceptor;
-  std::unique_ptr<Tcp::acceptor> admin_acceptor;
+  std::unique_ptr<Acceptor> acceptor;
+  std::unique_ptr<Acceptor> admin_acceptor;
   net::HostPort listen;
   std::optional<net::HostPort> admin;
   std::atomic<uint64_t> unrouted{0};
@@ -205,16 +215,16 @@ struct Proxy::Impl {
 
   void Refresh(Worker& w);
   int Choose(Worker& w, const Snapshot& snap, const Request& req);
-  asio::awaitable<void> Accept(Tcp::acceptor& acceptor);
-  asio::awaitable<void> AcceptAdmin(Tcp::acceptor& acceptor, Proxy& proxy);
-  asio::awaitable<void> AdminSession(Tcp::socket socket, Proxy& proxy);
-  asio::awaitable<void> Session(Worker& w, Tcp::socket socket);
-  asio::awaitable<void> Mirror(Worker& w, std::shared_ptr<const Snapshot> snap, Request req);
+  Task<void> Accept(Acceptor& acceptor);
+  Task<void> AcceptAdmin(Acceptor& acceptor, Proxy& proxy);
+  Task<void> AdminSession(Socket socket, Proxy& proxy);
+  Task<void> Session(Worker& w, Socket socket);
+  Task<void> Mirror(Worker& w, std::shared_ptr<const Snapshot> snap, Request req);
   // Exchanges `req` with one backend of version `vi`. `backend_error` tells whether a failure
   // was the backend's (counted) rather than ours.
   // `scratch` holds the serialised head while it is written (the caller's, reused).
-  asio::awaitable<Response> Forward(Worker& w, const Snapshot& snap, int vi, Request& req,
-                                    bool head, bool& backend_error, std::string& scratch);
+  Task<Response> Forward(Worker& w, const Snapshot& snap, int vi, Request& req, bool head,
+                         bool& backend_error, std::string& scratch);
 };
 
 int Proxy::Impl::SlotFor(const std::string& name) {
@@ -304,9 +314,8 @@ int Proxy::Impl::Choose(Worker& w, const Snapshot& snap, const Request& req) {
   return w.picker.Pick();
 }
 
-asio::awaitable<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi,
-                                               Request& req, bool head, bool& backend_error,
-                                               std::string& scratch) {
+Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Request& req,
+                                    bool head, bool& backend_error, std::string& scratch) {
   backend_error = false;
   const auto& list = snap.backends[static_cast<size_t>(vi)];
   const ResolvedBackend& be = list[w.backend_cursor[static_cast<size_t>(vi)]++ % list.size()];
@@ -314,7 +323,7 @@ asio::awaitable<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, 
   if (req.find(http::field::host) == req.end()) req.set(http::field::host, be.origin);
   const Timeouts& t = snap.spec.timeouts;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::unique_ptr<beast::tcp_stream> conn;
+    std::unique_ptr<Stream> conn;
     // Indexed afresh after every suspension: another session may grow `w.idle` meanwhile.
     if (w.idle.size() <= be.pool) w.idle.resize(be.pool + 1);
     if (auto& pool = w.idle[be.pool]; !pool.empty()) {
@@ -323,7 +332,7 @@ asio::awaitable<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, 
     }
     bool reused = conn != nullptr;
     if (!conn) {
-      conn = std::make_unique<beast::tcp_stream>(w.ioc);
+      conn = std::make_unique<Stream>(w.ioc.get_executor());
       conn->expires_after(t.connect);
       auto [ec, ep] = co_await conn->async_connect(be.endpoints, kNoThrow);
       if (ec) {
@@ -379,8 +388,7 @@ asio::awaitable<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, 
   co_return LocalReply(502, StrCat("backend ", be.origin, " closed the connection"), req.version());
 }
 
-asio::awaitable<void> Proxy::Impl::Mirror(Worker& w, std::shared_ptr<const Snapshot> snap,
-                                          Request req) {
+Task<void> Proxy::Impl::Mirror(Worker& w, std::shared_ptr<const Snapshot> snap, Request req) {
   try {
     auto start = Clock::now();
     bool backend_error = false;
@@ -395,14 +403,14 @@ asio::awaitable<void> Proxy::Impl::Mirror(Worker& w, std::shared_ptr<const Snaps
   }
 }
 
-asio::awaitable<void> Proxy::Impl::Session(Worker& w, Tcp::socket socket) {
+Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
   w.connections.fetch_add(1, std::memory_order_relaxed);
   struct Leave {
     Worker& w;
     ~Leave() { w.connections.fetch_sub(1, std::memory_order_relaxed); }
   } leave{w};
   try {
-    beast::tcp_stream client(std::move(socket));
+    Stream client(std::move(socket));
     boost::system::error_code ec0;
     client.socket().set_option(Tcp::no_delay(true), ec0);
     auto peer_ep = client.socket().remote_endpoint(ec0);
@@ -575,7 +583,7 @@ asio::awaitable<void> Proxy::Impl::Session(Worker& w, Tcp::socket socket) {
   }
 }
 
-asio::awaitable<void> Proxy::Impl::Accept(Tcp::acceptor& acceptor) {
+Task<void> Proxy::Impl::Accept(Acceptor& acceptor) {
   size_t next = 0;
   for (;;) {
     Worker& w = *workers[next++ % workers.size()];
@@ -583,7 +591,7 @@ asio::awaitable<void> Proxy::Impl::Accept(Tcp::acceptor& acceptor) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       // EMFILE and friends: back off briefly instead of spinning.
-      asio::steady_timer timer(*control, std::chrono::milliseconds(50));
+      Timer timer(control->get_executor(), std::chrono::milliseconds(50));
       co_await timer.async_wait(kNoThrow);
       continue;
     }
@@ -594,9 +602,9 @@ asio::awaitable<void> Proxy::Impl::Accept(Tcp::acceptor& acceptor) {
   }
 }
 
-asio::awaitable<void> Proxy::Impl::AdminSession(Tcp::socket socket, Proxy& proxy) {
+Task<void> Proxy::Impl::AdminSession(Socket socket, Proxy& proxy) {
   try {
-    beast::tcp_stream stream(std::move(socket));
+    Stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
       stream.expires_after(std::chrono::seconds(30));
@@ -629,7 +637,7 @@ asio::awaitable<void> Proxy::Impl::AdminSession(Tcp::socket socket, Proxy& proxy
   }
 }
 
-asio::awaitable<void> Proxy::Impl::AcceptAdmin(Tcp::acceptor& acceptor, Proxy& proxy) {
+Task<void> Proxy::Impl::AcceptAdmin(Acceptor& acceptor, Proxy& proxy) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
     if (ec) {
@@ -642,8 +650,8 @@ asio::awaitable<void> Proxy::Impl::AcceptAdmin(Tcp::acceptor& acceptor, Proxy& p
 
 namespace {
 
-absl::StatusOr<std::unique_ptr<Tcp::acceptor>> Listen(asio::io_context& ioc,
-                                                      const net::HostPort& address) {
+absl::StatusOr<std::unique_ptr<Acceptor>> Listen(asio::io_context& ioc,
+                                                 const net::HostPort& address) {
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(address.host, ec);
   if (ec) {
@@ -655,7 +663,7 @@ absl::StatusOr<std::unique_ptr<Tcp::acceptor>> Listen(asio::io_context& ioc,
     }
     ip = results.begin()->endpoint().address();
   }
-  auto acceptor = std::make_unique<Tcp::acceptor>(ioc);
+  auto acceptor = std::make_unique<Acceptor>(ioc.get_executor());
   Tcp::endpoint ep(ip, address.port);
   acceptor->open(ep.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);

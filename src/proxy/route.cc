@@ -116,10 +116,10 @@ absl::StatusOr<RouteSpec> ParseRoute(const api::Json& object) {
     problems.Add("/metadata/name", "required");
   else
     what = StrCat(out.namespace_, "/", out.name);
-  if (object.value("apiVersion", "") != kRouteApiVersion) {
+  if (api::StringField(object, "apiVersion") != kRouteApiVersion) {
     problems.Add("/apiVersion", StrCat("must be ", kRouteApiVersion));
   }
-  if (object.value("kind", "") != kRouteKind) problems.Add("/kind", "must be Route");
+  if (api::StringField(object, "kind") != kRouteKind) problems.Add("/kind", "must be Route");
   if (!object.contains("spec") || !object["spec"].is_object()) {
     problems.Add("/spec", "required object");
     return problems.Status(what);

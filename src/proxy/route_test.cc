@@ -123,6 +123,17 @@ TEST(RouteTest, WrongKindAndMissingSpec) {
   EXPECT_NE(r.status().message().find("/spec: required object"), std::string::npos);
 }
 
+TEST(RouteTest, WrongTypesAreErrorsNotExceptions) {
+  // Found by the loader fuzzer: `kind: {}` threw from nlohmann's value().
+  for (const char* yaml : {"apiVersion: {}\nkind: []\nmetadata: {name: {}}\nspec: {}\n",
+                           "kind: {a: 1}\n", "[1, 2]\n", "apiVersion: 1\nkind: Route\n"}) {
+    auto docs = api::ParseDocuments(yaml, "x");
+    ASSERT_TRUE(docs.ok()) << yaml;
+    auto r = ParseRoute(docs->front().json);
+    EXPECT_FALSE(r.ok()) << yaml;
+  }
+}
+
 TEST(RouteTest, WithWeights) {
   auto r = Parse(std::string(kHeader) + R"(spec:
   versions:
