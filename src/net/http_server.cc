@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/strings.h"
+#include "net/listen.h"
 
 namespace iter8::net {
 
@@ -126,22 +127,10 @@ HttpServer::~HttpServer() { Stop(); }
 
 absl::Status HttpServer::Start(const HostPort& address) {
   if (impl_->started) return absl::FailedPreconditionError("a server is started once");
-  boost::system::error_code ec;
-  auto ip = asio::ip::make_address(address.host == "localhost" ? "127.0.0.1" : address.host, ec);
-  if (ec) {
-    return absl::InvalidArgumentError(
-        StrCat("listen address ", address.String(), ": not an IP address"));
-  }
-  Tcp::endpoint ep(ip, address.port);
   impl_->acceptor = std::make_unique<Tcp::acceptor>(*impl_->ioc);
-  impl_->acceptor->open(ep.protocol(), ec);
-  if (!ec) impl_->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl_->acceptor->bind(ep, ec);
-  if (!ec) impl_->acceptor->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
+  if (absl::Status st = OpenAcceptor(*impl_->acceptor, address); !st.ok()) {
     impl_->acceptor.reset();
-    return absl::UnavailableError(
-        StrCat("cannot listen on ", address.String(), ": ", ec.message()));
+    return st;
   }
   impl_->address = HostPort{address.host, impl_->acceptor->local_endpoint().port()};
   asio::co_spawn(*impl_->ioc, impl_->Accept(), asio::detached);

@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "common/strings.h"
+#include "net/listen.h"
 #include "nlohmann/json.hpp"
 #include "proxy/balancer.h"
 
@@ -100,19 +101,25 @@ void StripHopByHop(Fields& fields) {
 // Writes a message's start line and headers into `out` (cleared first). Beast's serializer
 // walks a buffers_cat_view per write, which showed up as ~7 % of the proxy's CPU in perf; this
 // makes one contiguous head that goes out with the body in a single gather write.
-void SerializeHead(const Request& req, std::string& out) {
-  out.clear();
-  out.append(req.method_string().data(), req.method_string().size());
-  out += ' ';
-  out.append(req.target().data(), req.target().size());
-  out += req.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
-  for (const auto& f : req) {
+// "Name: value\r\n" for every field, then the empty line that ends a head.
+template <class Fields>
+void AppendFields(const Fields& fields, std::string& out) {
+  for (const auto& f : fields) {
     out.append(f.name_string().data(), f.name_string().size());
     out += ": ";
     out.append(f.value().data(), f.value().size());
     out += "\r\n";
   }
   out += "\r\n";
+}
+
+void SerializeHead(const Request& req, std::string& out) {
+  out.clear();
+  out.append(req.method_string().data(), req.method_string().size());
+  out += ' ';
+  out.append(req.target().data(), req.target().size());
+  out += req.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
+  AppendFields(req, out);
 }
 
 void SerializeHead(const Response& res, std::string& out) {
@@ -130,13 +137,7 @@ void SerializeHead(const Response& res, std::string& out) {
   }
   out.append(reason);
   out += "\r\n";
-  for (const auto& f : res) {
-    out.append(f.name_string().data(), f.name_string().size());
-    out += ": ";
-    out.append(f.value().data(), f.value().size());
-    out += "\r\n";
-  }
-  out += "\r\n";
+  AppendFields(res, out);
 }
 
 // Head and body in one gather write; `scratch` keeps its capacity between messages.
@@ -652,27 +653,8 @@ namespace {
 
 absl::StatusOr<std::unique_ptr<Acceptor>> Listen(asio::io_context& ioc,
                                                  const net::HostPort& address) {
-  boost::system::error_code ec;
-  auto ip = asio::ip::make_address(address.host, ec);
-  if (ec) {
-    Tcp::resolver resolver(ioc);
-    auto results = resolver.resolve(address.host, std::to_string(address.port), ec);
-    if (ec || results.empty()) {
-      return absl::InvalidArgumentError(
-          StrCat("cannot resolve listen address ", address.String(), ": ", ec.message()));
-    }
-    ip = results.begin()->endpoint().address();
-  }
   auto acceptor = std::make_unique<Acceptor>(ioc.get_executor());
-  Tcp::endpoint ep(ip, address.port);
-  acceptor->open(ep.protocol(), ec);
-  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor->bind(ep, ec);
-  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        StrCat("cannot listen on ", address.String(), ": ", ec.message()));
-  }
+  if (absl::Status st = net::OpenAcceptor(*acceptor, address); !st.ok()) return st;
   return acceptor;
 }
 

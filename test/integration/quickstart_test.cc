@@ -11,25 +11,17 @@
 #include <sstream>
 #include <thread>
 
+#include "test/testing/cli.h"
 #include "test/testing/process.h"
 #include "test/testing/reference.h"
 
 namespace iter8 {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string output;
-};
+using Result = testing::CommandResult;
 
 Result Iter8(const std::string& args, const std::filesystem::path& dir) {
-  const std::string log = (dir / "out.log").string();
-  const std::string cmd = std::string(ITER8_BIN) + " " + args + " > " + log + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.output = testing::ReadFileOrDie(log);
-  return r;
+  return testing::RunIter8(args, dir);
 }
 
 // The weights on the `kubectl get isvc`-like line: PREV (default) and LATEST (canary).

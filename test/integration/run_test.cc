@@ -14,6 +14,7 @@
 #include "api/document.h"
 #include "api/load.h"
 #include "store/sqlite_store.h"
+#include "test/testing/cli.h"
 #include "test/testing/process.h"
 
 namespace iter8 {
@@ -23,22 +24,10 @@ using api::Json;
 
 const std::string kSamples = std::string(ITER8_SOURCE_DIR) + "/samples/local/";
 
-struct Result {
-  int code = -1;
-  std::string output;
-};
+using Result = testing::CommandResult;
 
 Result Iter8(const std::string& args, const std::filesystem::path& dir) {
-  const std::string log = (dir / "out.log").string();
-  const std::string cmd = std::string(ITER8_BIN) + " " + args + " > " + log + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(log);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.output = ss.str();
-  return r;
+  return testing::RunIter8(args, dir);
 }
 
 Json Get(const std::string& db, const std::string& kind, const std::string& name) {
