@@ -2,8 +2,8 @@
 //
 // The request path. One coroutine per client connection, on the worker that accepted it:
 // read headers (431 / 413 / 400 on failure; a client too slow to send them is dropped), answer
-// `Expect: 100-continue`, read the body (413 when over the limit), choose a version, exchange with a
-// pooled keep-alive backend connection (one retry when a reused connection turns out closed),
+// `Expect: 100-continue`, read the body (413 when over the limit), choose a version, exchange with
+// a pooled keep-alive backend connection (one retry when a reused connection turns out closed),
 // write the response, record statistics. Nothing here throws into the event loop: Beast
 // operations report errors as values and each coroutine catches what escapes it.
 #include "proxy/proxy.h"
