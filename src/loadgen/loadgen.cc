@@ -38,6 +38,8 @@ std::string Ms(uint64_t micros) {
 }
 
 struct Run {
+  Run(const LoadOptions& o, asio::io_context& context) : options(o), ioc(context) {}
+
   const LoadOptions& options;
   asio::io_context& ioc;
   std::vector<Tcp::endpoint> endpoints;
@@ -168,7 +170,7 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
     return absl::InvalidArgumentError(StrCat("unknown HTTP method \"", options.method, "\""));
   }
   asio::io_context ioc(1);
-  Run run{options, ioc, {}, {}, {}, {}, 0, 0, false, {}};
+  Run run(options, ioc);
   {
     Tcp::resolver resolver(ioc);
     boost::system::error_code ec;

@@ -29,8 +29,6 @@ struct HttpRequest {
   std::string target;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  // The first value of a header (case-insensitive name), or "".
-  std::string Header(std::string_view name) const;
 };
 
 struct HttpResponse {

@@ -73,13 +73,6 @@ struct Snapshot {
   int mirror = -1;
 };
 
-bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 // Removes hop-by-hop headers (RFC 9110 7.6.1) and those named in Connection, in place: the
 // request and the response are forwarded without copying their other headers. Content-Length is
 // kept (the caller re-frames the body where needed).
@@ -176,7 +169,6 @@ std::string CookieValue(std::string_view header, std::string_view name) {
 }  // namespace
 
 struct Worker {
-  Proxy::Impl* impl = nullptr;
   std::thread thread;
   WorkerStats stats;
   std::shared_ptr<const Snapshot> snapshot;
@@ -474,7 +466,7 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
       }
       auto expect = header[http::field::expect];
       if (!expect.empty()) {
-        if (!IEquals(std::string_view(expect.data(), expect.size()), "100-continue")) {
+        if (!beast::iequals(expect, "100-continue")) {
           Response err = LocalReply(417, "unsupported Expect", version);
           err.keep_alive(false);
           co_await http::async_write(client, err, kNoThrow);
@@ -695,7 +687,6 @@ absl::Status Proxy::Start(const RouteSpec& route) {
   impl_->Publish(*snap);
   for (int i = 0; i < impl_->options.workers; ++i) {
     auto w = std::make_unique<Worker>();
-    w->impl = impl_.get();
     impl_->workers.push_back(std::move(w));
   }
   for (auto& w : impl_->workers) {
