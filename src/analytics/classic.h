@@ -27,6 +27,7 @@ class ClassicEngine final : public Engine {
  public:
   explicit ClassicEngine(ClassicOptions options = {}) : options_(options) {}
   AnalyticsOutput Analyze(const AnalyticsInput& input, Random& random) const override;
+  std::string Name() const override { return "classic"; }
 
  private:
   ClassicOptions options_;

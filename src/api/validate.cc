@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "api/strength.h"
 #include "common/strings.h"
 
 namespace iter8::api {
@@ -84,29 +85,7 @@ std::vector<FieldError> ValidateSchema(const Experiment& e) {
   }
   // Our extensions (docs/user-guide.md). `strength` was free-form in the original, so only the
   // keys we give a meaning are checked; anything else in it is ignored, as it was.
-  if (e.spec.criteria && e.spec.criteria->strength.is_object()) {
-    const Json& st = e.spec.criteria->strength;
-    if (st.contains("engine")) {
-      const Json& engine = st["engine"];
-      if (!engine.is_string() || (engine != "classic" && engine != "sequential")) {
-        errors.push_back({"/spec/criteria/strength/engine",
-                          StrCat("Unsupported value: ", engine.dump(),
-                                 ": supported values: \"classic\", \"sequential\"")});
-      } else if (engine == "sequential") {
-        errors.push_back({"/spec/criteria/strength/engine",
-                          "the sequential engine is not available in this build yet; use "
-                          "\"classic\" (the default)"});
-      }
-    }
-    if (st.contains("alpha")) {
-      const Json& alpha = st["alpha"];
-      if (!alpha.is_number() || !(alpha.get<double>() > 0 && alpha.get<double>() <= 0.5)) {
-        errors.push_back(
-            {"/spec/criteria/strength/alpha",
-             StrCat("Invalid value: ", alpha.dump(), ": must be a number in (0, 0.5]")});
-      }
-    }
-  }
+  if (e.spec.criteria) ParseStrength(e.spec.criteria->strength, &errors);
   for (const char* flag : {"requireApproval", "dryRun"}) {
     if (e.spec.strategy.extra.contains(flag) && !e.spec.strategy.extra[flag].is_boolean()) {
       errors.push_back({StrCat("/spec/strategy/", flag),

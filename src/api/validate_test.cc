@@ -233,10 +233,12 @@ TEST(ValidateTest, StrengthAndOurStrategyFieldsAreChecked) {
             "Unsupported value: \"bayesian\": supported values: \"classic\", \"sequential\"");
   EXPECT_EQ(errors[1].pointer, "/spec/criteria/strength/alpha");
   EXPECT_EQ(errors[1].message, "Invalid value: 0: must be a number in (0, 0.5]");
-  e.spec.criteria->strength = Json::parse(R"({"engine": "sequential"})");
+  e.spec.criteria->strength = Json::parse(R"({"engine": "sequential", "alpha": 0.01})");
+  EXPECT_TRUE(Validate(e).empty());
+  e.spec.criteria->strength = Json::parse(R"({"engine": "sequential", "methods": {"x": "p101"}})");
   errors = Validate(e);
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0].message.find("not available in this build yet"), std::string::npos);
+  EXPECT_EQ(errors[0].pointer, "/spec/criteria/strength/methods/x");
   e.spec.criteria->strength = nullptr;
   e.spec.strategy.extra["dryRun"] = "yes";
   e.spec.strategy.extra["requireApproval"] = true;

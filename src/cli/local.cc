@@ -8,6 +8,7 @@
 #include <set>
 
 #include "absl/time/clock.h"
+#include "analytics/sequential.h"
 #include "api/load.h"
 #include "api/validate.h"
 #include "cli/dataplane.h"
@@ -139,15 +140,33 @@ std::string ProgressLine(const api::Experiment& e) {
   if (!e.status.current_weight_distribution.empty()) line += ", weights " + Weights(e);
   if (e.status.analysis && e.status.analysis->version_assessments &&
       !e.status.analysis->version_assessments->data.empty()) {
+    // The sequential engine's verdicts have three values: ok (certified), FAIL (violation
+    // certified), ? (undecided).
+    const Json* seq = e.status.analysis->extra.contains(analytics::kSequentialStateKey)
+                          ? &e.status.analysis->extra[analytics::kSequentialStateKey]
+                          : nullptr;
     std::vector<std::string> parts;
     for (const std::string& v : api::VersionNames(e.spec)) {
       auto it = e.status.analysis->version_assessments->data.find(v);
       if (it == e.status.analysis->version_assessments->data.end()) continue;
       std::vector<std::string> marks;
-      for (bool ok : it->second) marks.push_back(ok ? "ok" : "FAIL");
+      for (size_t i = 0; i < it->second.size(); ++i) {
+        std::string mark = it->second[i] ? "ok" : "FAIL";
+        if (seq != nullptr && !it->second[i]) {
+          const Json& objs = (*seq)["objectives"];
+          const bool violates =
+              objs.is_array() && i < objs.size() && objs[i]["versions"][v]["verdict"] == "VIOLATES";
+          mark = violates ? "FAIL" : "?";
+        }
+        marks.push_back(mark);
+      }
       parts.push_back(StrCat(v, "=", StrJoin(marks, ",")));
     }
     line += ", objectives " + StrJoin(parts, " ");
+    if (seq != nullptr && (*seq)["reason"].is_string()) {
+      line += ", " + (*seq)["reason"].get<std::string>();
+      return line;
+    }
   }
   if (e.status.analysis && e.status.analysis->winner_assessment) {
     const auto& w = e.status.analysis->winner_assessment->data;

@@ -217,7 +217,9 @@ int RunLoadCommand(const LoadCommandOptions& options, IoStreams io) {
   return interrupted ? 130 : kExitOk;
 }
 
-int RunQuickstart(const QuickstartOptions& options, IoStreams io) {
+int RunQuickstart(const QuickstartOptions& given, IoStreams io) {
+  QuickstartOptions options = given;
+  if (options.rate == 0) options.rate = options.engine == "sequential" ? 200 : 40;
   if (options.rate <= 0 || options.interval_seconds < 1 || options.iterations < 1 ||
       options.canary_error_rate < 0 || options.canary_error_rate > 1 ||
       options.canary_latency_ms < 0) {

@@ -66,7 +66,7 @@ struct QuickstartOptions {
   double canary_latency_ms = 4;    // mean latency of the canary (exponential); default 5 ms
   double canary_error_rate = 0;    // share of canary answers that are 500
   std::string engine = "classic";  // spec.criteria.strength.engine
-  double rate = 40;                // load, requests per second
+  double rate = 40;  // load, requests per second; 0 = 40, or 200 with the sequential engine
   int interval_seconds = 5;
   int iterations = 10;
   std::string db;  // default: a temporary file, removed at the end

@@ -267,7 +267,13 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
           } else {
             res = http.Query(mi.metric_obj, *v, ctx);
           }
-          values[mi.name][v->name] = {res.value, res.sample_size, res.unavailable, res.request};
+          engine::MetricValue& mv = values[mi.name][v->name];
+          mv.value = res.value;
+          mv.sample_size = res.sample_size;
+          mv.error = res.unavailable;
+          mv.request = res.request;
+          if (res.buckets)
+            mv.buckets = analytics::Buckets{res.buckets->upper_bounds, res.buckets->counts};
         }
       }
       obs.values = std::move(values);

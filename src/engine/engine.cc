@@ -7,6 +7,8 @@
 
 #include "analytics/builtin_hists.h"
 #include "analytics/classic.h"
+#include "analytics/sequential.h"
+#include "api/strength.h"
 #include "api/validate.h"
 #include "common/strings.h"
 
@@ -233,6 +235,7 @@ class Stepper {
   bool AcquireTarget();
   void DoIteration();
   void FinishExperiment();
+  analytics::EvidenceMap Evidence(const std::vector<std::string>& versions) const;
 
   Experiment e_;  // defaulted copy
   const Observations& obs_;
@@ -342,13 +345,14 @@ StepResult Stepper::Run() {
     FailExperiment(kReasonInvalidExperiment, invalid.front().message);
     return std::move(result_);
   }
-  if (e_.spec.criteria && e_.spec.criteria->strength.is_object() &&
-      e_.spec.criteria->strength.value("engine", std::string("classic")) != "classic") {
-    FailExperiment(kReasonInvalidExperiment,
-                   StrCat("spec.criteria.strength.engine: the '",
-                          e_.spec.criteria->strength.value("engine", std::string()),
-                          "' engine is not available in this build"));
-    return std::move(result_);
+  if (e_.spec.criteria) {
+    std::vector<api::FieldError> bad;
+    api::ParseStrength(e_.spec.criteria->strength, &bad);
+    if (!bad.empty()) {
+      FailExperiment(kReasonInvalidExperiment,
+                     StrCat(bad.front().pointer, ": ", bad.front().message));
+      return std::move(result_);
+    }
   }
 
   if (MutableStatus().version_recommended_for_promotion.empty()) {
@@ -496,7 +500,7 @@ void Stepper::DoIteration() {
   const int32_t per_loop = *e_.spec.duration->iterations_per_loop;
   const int32_t total = per_loop * *e_.spec.duration->max_loops;
   const int32_t completed = MutableStatus().completed_iterations.value_or(0);
-  if (completed >= total) {
+  if (completed >= total || MutableStatus().extra.contains(kStatusDecided)) {
     FinishExperiment();
     return;
   }
@@ -590,10 +594,12 @@ void Stepper::DoIteration() {
   Experiment for_analytics = e_;
   for_analytics.status = MutableStatus();
   const analytics::Engine& engine = SelectEngine(e_);
-  analytics::AnalyticsOutput out = engine.Analyze({for_analytics, agg}, random_);
+  const analytics::EvidenceMap evidence = Evidence(versions);
+  analytics::AnalyticsOutput out = engine.Analyze({for_analytics, agg, &evidence}, random_);
+  const bool sequential = !out.state.is_null();
 
   api::Analysis analysis;
-  const std::string provenance = "iter8/classic";
+  const std::string provenance = StrCat("iter8/", engine.Name());
   analysis.aggregated_metrics = std::move(agg);
   analysis.version_assessments = std::move(out.version_assessments);
   analysis.winner_assessment = std::move(out.winner_assessment);
@@ -606,21 +612,46 @@ void Stepper::DoIteration() {
   }
   analysis.aggregated_builtin_hists = previous_hists;
   if (MutableStatus().analysis) analysis.extra = MutableStatus().analysis->extra;
+  if (sequential) analysis.extra[analytics::kSequentialStateKey] = out.state;
   MutableStatus().analysis = analysis;
   result_.write_status = true;
 
   Json record = Json::object();
   record["iteration"] = completed + 1;
   record["time"] = api::FormatRfc3339(now_);
-  record["engine"] = "classic";
+  record["engine"] = engine.Name();
   record["values"] = ValuesRecord(*obs_.values);
   record["weightsBefore"] = WeightsRecord(MutableStatus().current_weight_distribution);
+  if (sequential) record["verdicts"] = out.state;
 
-  if (std::optional<std::string> unmet =
-          UnmetRollbackObjective(e_, *analysis.version_assessments)) {
+  // The classic engine's rollback rule is the original's (any rollback_on_failure objective
+  // unmet by any version at any iteration); the sequential engine rolls back only on a
+  // certified violation, and then takes the candidates' traffic away at once.
+  std::optional<std::string> unmet;
+  if (!sequential) {
+    unmet = UnmetRollbackObjective(e_, *analysis.version_assessments);
+  } else if (out.decision == analytics::Decision::kRollback) {
+    unmet = out.reason;
+  }
+  if (unmet) {
     record["decision"] = "rollback";
     record["why"] = *unmet;
     result_.record = std::move(record);
+    if (sequential) {
+      MutableStatus().extra[kStatusDecided] = StrCat("rollback: ", *unmet);
+      MutableStatus().version_recommended_for_promotion = e_.spec.version_info->baseline.name;
+      MutableStatus().completed_iterations = completed + 1;
+      MutableStatus().last_update_time = CeilSecond(now_);
+      if (!DryRun()) {
+        std::vector<WeightPatch> patches;
+        for (const api::VersionDetail* v : api::AllVersions(e_.spec)) {
+          const bool baseline = v->name == e_.spec.version_info->baseline.name;
+          AddWeightOp(e_, *v, baseline ? 100 : 0, &patches);
+        }
+        result_.patches = std::move(patches);
+      }
+      Progress(kReasonIterationUpdate, StrCat("Completed Iteration ", completed + 1, "; ", *unmet));
+    }
     Terminate(HandlerType::kRollback, "Experiment rolled back");
     return;
   }
@@ -679,8 +710,20 @@ void Stepper::DoIteration() {
                        : moves_traffic      ? "shift traffic"
                                             : "keep split";
   if (why.empty()) {
-    why = winner.winner_found ? StrCat("winner ", winner.winner) : std::string("no winner yet");
+    if (sequential) {
+      why = out.reason;
+    } else {
+      why = winner.winner_found ? StrCat("winner ", winner.winner) : std::string("no winner yet");
+    }
     if (!no_data.empty()) why += StrCat(" (no observations yet for ", StrJoin(no_data, ", "), ")");
+  }
+  // A certified outcome ends the experiment early (strength.stopEarly): the next step runs the
+  // finish action, through the approval gate like any finish.
+  if (sequential && (out.decision == analytics::Decision::kPromote ||
+                     out.decision == analytics::Decision::kEnd)) {
+    const char* verb = out.decision == analytics::Decision::kPromote ? "promote" : "end";
+    MutableStatus().extra[kStatusDecided] = StrCat(verb, ": ", out.reason);
+    record["decision"] = StrCat(record["decision"].get<std::string>(), ", then ", verb);
   }
   record["why"] = why;
   result_.record = std::move(record);
@@ -696,8 +739,44 @@ void Stepper::DoIteration() {
       return;
     }
   }
-  result_.requeue_after =
-      done >= total ? absl::ZeroDuration() : last_update + interval - kIterationSlack - now_;
+  result_.requeue_after = done >= total || MutableStatus().extra.contains(kStatusDecided)
+                              ? absl::ZeroDuration()
+                              : last_update + interval - kIterationSlack - now_;
+}
+
+// The counts behind each value for the analytics engine: a value without its own sample size
+// takes the one of its metric's sampleSize metric, else the experiment's requestCount metric.
+analytics::EvidenceMap Stepper::Evidence(const std::vector<std::string>& versions) const {
+  analytics::EvidenceMap out;
+  auto value_of = [&](const std::string& ref, const std::string& v) -> std::optional<double> {
+    if (ref.empty()) return std::nullopt;
+    const std::string want = ResolveMetricReference(ref, e_.metadata.namespace_);
+    for (const api::MetricInfo& other : result_.status.metrics) {
+      if (ResolveMetricReference(other.name, e_.metadata.namespace_) != want) continue;
+      auto m = obs_.values->find(other.name);
+      if (m == obs_.values->end()) return std::nullopt;
+      auto it = m->second.find(v);
+      if (it == m->second.end()) return std::nullopt;
+      return it->second.value;
+    }
+    return std::nullopt;
+  };
+  for (const api::MetricInfo& mi : result_.status.metrics) {
+    auto values = obs_.values->find(mi.name);
+    if (values == obs_.values->end()) continue;
+    for (const std::string& v : versions) {
+      auto it = values->second.find(v);
+      if (it == values->second.end() || !it->second.value) continue;
+      analytics::Evidence ev;
+      ev.value = it->second.value;
+      ev.count = it->second.sample_size;
+      if (!ev.count) ev.count = value_of(mi.metric_obj.spec.sample_size, v);
+      if (!ev.count && e_.spec.criteria) ev.count = value_of(e_.spec.criteria->request_count, v);
+      ev.buckets = it->second.buckets;
+      out[mi.name][v] = std::move(ev);
+    }
+  }
+  return out;
 }
 
 void Stepper::FinishExperiment() {
@@ -866,9 +945,14 @@ Outcome ExperimentOutcome(const api::Experiment& e) {
   if (!api::ConditionIsTrue(s, api::kConditionCompleted)) return Outcome::kRunning;
   if (api::ConditionIsTrue(s, api::kConditionFailed)) return Outcome::kFailed;
   if (s.extra.contains(kStatusAborted)) return Outcome::kAborted;
+  if (s.extra.contains(kStatusDecided) && s.extra[kStatusDecided].is_string() &&
+      s.extra[kStatusDecided].get<std::string>().rfind("rollback", 0) == 0) {
+    return Outcome::kRolledBack;
+  }
+  const bool sequential = s.analysis && s.analysis->extra.contains(analytics::kSequentialStateKey);
   // A rollback ends the experiment right after the analysis that triggered it, so the last
   // analysis shows a rollback objective that some version does not meet.
-  if (s.analysis && s.analysis->version_assessments) {
+  if (!sequential && s.analysis && s.analysis->version_assessments) {
     api::Experiment defaulted = e;
     api::ApplyDefaults(&defaulted);
     if (UnmetRollbackObjective(defaulted, *s.analysis->version_assessments)) {
@@ -883,9 +967,14 @@ Outcome ExperimentOutcome(const api::Experiment& e) {
 }
 
 const analytics::Engine& SelectEngine(const api::Experiment& experiment) {
-  (void)experiment;
   static const analytics::ClassicEngine* classic = new analytics::ClassicEngine();
-  return *classic;
+  static const analytics::SequentialEngine* sequential = new analytics::SequentialEngine();
+  if (!experiment.spec.criteria) return *classic;
+  std::vector<api::FieldError> ignored;
+  const api::Strength s = api::ParseStrength(experiment.spec.criteria->strength, &ignored);
+  return s.engine == api::EngineKind::kSequential
+             ? static_cast<const analytics::Engine&>(*sequential)
+             : *classic;
 }
 
 }  // namespace iter8::engine

@@ -86,6 +86,9 @@ inline constexpr char kStatusPausedSeconds[] = "pausedSeconds";
 inline constexpr char kStatusRetry[] = "retry";
 inline constexpr char kStatusMetricsUnavailable[] = "metricsUnavailable";
 inline constexpr char kStatusAborted[] = "aborted";
+// The sequential engine certified the outcome before the last iteration: "promote: why",
+// "rollback: why" or "end: why" (the experiment finishes on the next step).
+inline constexpr char kStatusDecided[] = "decided";
 
 // ---------------------------------------------------------------- handlers (spec.md 5.3)
 
@@ -120,8 +123,9 @@ struct Contender {
 struct MetricValue {
   std::optional<double> value;
   std::optional<double> sample_size;
-  std::string error;    // why there is no value; empty when there is one
-  std::string request;  // the rendered request, for the decision record
+  std::string error;                          // why there is no value; empty when there is one
+  std::string request;                        // the rendered request, for the decision record
+  std::optional<analytics::Buckets> buckets;  // the histogram behind a latency value, if any
 };
 
 // Metric reference (as written) -> version name -> value.

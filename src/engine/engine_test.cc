@@ -760,7 +760,74 @@ TEST(EngineTest, UnavailableEngineIsAClearFailure) {
   Experiment e = Load(yaml);
   for (int i = 0; i < 6; ++i) w.Reconcile(&e, kT0, rnd);
   EXPECT_EQ(Cond(e, "Failed").message,
-            "spec.criteria.strength.engine: the 'bayesian' engine is not available in this build");
+            "/spec/criteria/strength/engine: Unsupported value: \"bayesian\": supported values: "
+            "\"classic\", \"sequential\"");
+}
+
+// ---------------------------------------------------------------- sequential engine
+
+std::string SequentialCanary() {
+  return With(kCanary, "  duration:\n", "    strength: {engine: sequential}\n  duration:\n");
+}
+
+TEST(EngineTest, SequentialEngineEndsEarlyWhenTheCandidateIsCertified) {
+  World w;
+  int iteration = 0;
+  w.value = [&](const std::string& metric, const std::string&) -> std::optional<double> {
+    if (metric == "request-count") return 1000.0 * iteration;
+    if (metric == "mean-latency") return 20.0;
+    return 0.0;  // error-rate
+  };
+  SequenceRandom rnd({0.5});
+  Experiment e = ToRunning(w, SequentialCanary(), rnd);
+  iteration = 1;
+  StepResult r = w.Reconcile(&e, kT0, rnd);
+  ASSERT_FALSE(w.records.empty());
+  EXPECT_EQ(w.records.back()["engine"], "sequential");
+  EXPECT_EQ(w.records.back()["why"], "certified: canary satisfies all objectives");
+  EXPECT_EQ(w.records.back()["decision"], "shift traffic, then promote");
+  EXPECT_EQ(w.records.back()["verdicts"]["versions"]["canary"], "SATISFIES");
+  EXPECT_EQ(e.status.analysis->version_assessments->provenance, "iter8/sequential");
+  EXPECT_EQ(e.status.version_recommended_for_promotion, "canary");
+  EXPECT_EQ(r.requeue_after, absl::ZeroDuration());  // finish now, not after the interval
+  w.RunToCompletion(&e, kT0, rnd);
+  EXPECT_EQ(e.status.completed_iterations, 1);
+  EXPECT_EQ(ExperimentOutcome(e), Outcome::kPromoted);
+}
+
+TEST(EngineTest, SequentialEngineRollsBackOnACertifiedViolation) {
+  World w;
+  int iteration = 0;
+  w.value = [&](const std::string& metric, const std::string& v) -> std::optional<double> {
+    if (metric == "request-count") return 1000.0 * iteration;
+    if (metric == "mean-latency") return 20.0;
+    return v == "canary" ? 0.05 : 0.0;
+  };
+  SequenceRandom rnd({0.5});
+  Experiment e = ToRunning(w, SequentialCanary(), rnd);
+  w.weights = {{"default", 50}, {"canary", 50}};
+  iteration = 1;
+  w.Reconcile(&e, kT0, rnd);
+  EXPECT_EQ(w.records.back()["decision"], "rollback");
+  EXPECT_EQ(w.records.back()["why"], "certified: canary violates error-rate");
+  // The candidate's traffic is taken away at once, without waiting for a finish action.
+  EXPECT_EQ(w.weights.at("canary"), 0);
+  EXPECT_EQ(w.weights.at("default"), 100);
+  EXPECT_EQ(e.status.stage, Stage::kCompleted);
+  EXPECT_EQ(e.status.completed_iterations, 1);
+  EXPECT_EQ(ExperimentOutcome(e), Outcome::kRolledBack);
+}
+
+TEST(EngineTest, SequentialEngineIsInconclusiveWithoutEnoughEvidence) {
+  World w;  // 100 requests per version, no more: never enough to certify error-rate <= 1 %
+  SequenceRandom rnd({0.5});
+  Experiment e = ToRunning(w, SequentialCanary(), rnd);
+  w.RunToCompletion(&e, kT0, rnd);
+  EXPECT_EQ(e.status.completed_iterations, 3);
+  EXPECT_EQ(ExperimentOutcome(e), Outcome::kBaselineKept);
+  EXPECT_EQ(w.records.back()["why"], "undecided: canary on error-rate");
+  // Never promoted on undecided evidence; the canary kept the floor weight.
+  EXPECT_EQ(w.weights.at("canary"), 10);
 }
 
 // ---------------------------------------------------------------- helpers

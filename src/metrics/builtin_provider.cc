@@ -1,5 +1,7 @@
 #include "metrics/builtin_provider.h"
 
+#include <limits>
+
 #include "common/strings.h"
 
 namespace iter8::metrics {
@@ -48,6 +50,20 @@ MetricResult BuiltinProvider::Query(const api::Metric& metric, const api::Versio
     r.unavailable = StrCat(name, " of ", version.name, " is undefined without requests");
     return r;
   };
+  // Latency metrics carry the histogram behind them (milliseconds, cumulative, +Inf last).
+  auto attach_buckets = [&]() {
+    if (stats->bucket_counts.size() != stats->upper_bounds_ms.size()) return;
+    CumulativeBuckets b;
+    double cumulative = 0;
+    for (size_t i = 0; i < stats->upper_bounds_ms.size(); ++i) {
+      cumulative += static_cast<double>(stats->bucket_counts[i]);
+      b.upper_bounds.push_back(stats->upper_bounds_ms[i]);
+      b.counts.push_back(cumulative);
+    }
+    b.upper_bounds.push_back(std::numeric_limits<double>::infinity());
+    b.counts.push_back(cumulative + static_cast<double>(stats->overflow));
+    r.buckets = std::move(b);
+  };
   if (name == "request-count") {
     r.value = n;
   } else if (name == "error-count") {
@@ -58,6 +74,7 @@ MetricResult BuiltinProvider::Query(const api::Metric& metric, const api::Versio
   } else if (name == "mean-latency") {
     if (n == 0) return need_requests();
     r.value = stats->latency_sum_ms / n;
+    attach_buckets();
   } else {
     static const std::map<std::string, double> kQuantiles = {{"latency-50th-percentile", 0.50},
                                                              {"latency-75th-percentile", 0.75},
@@ -71,6 +88,7 @@ MetricResult BuiltinProvider::Query(const api::Metric& metric, const api::Versio
     std::optional<double> v = BucketQuantile(*stats, q->second);
     if (!v) return need_requests();
     r.value = *v;
+    attach_buckets();
   }
   return r;
 }

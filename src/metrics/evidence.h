@@ -27,11 +27,6 @@ MetricResult QueryWithSampleSize(MetricProvider& provider, const api::Metric& me
                                  const api::Metric* sample_size_metric,
                                  const api::VersionDetail& version, const QueryContext& context);
 
-struct CumulativeBuckets {
-  std::vector<double> upper_bounds;  // ascending; the last is +Inf
-  std::vector<double> counts;        // cumulative: observations <= upper_bounds[i]
-};
-
 // `prometheus_url` is the base URL (http://host:9090); `selector` the label matchers without
 // braces (e.g. "revision_name='rev-2'"); `time` the evaluation time (Unix seconds, 0 = now).
 absl::StatusOr<CumulativeBuckets> ReadPrometheusBuckets(HttpClient& client,

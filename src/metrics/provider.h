@@ -13,6 +13,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "api/types.h"
@@ -25,18 +26,33 @@ struct QueryContext {
   bool v2alpha1 = false;  // `$interval` instead of `$elapsedTime`
 };
 
+// A histogram as cumulative counts per upper bound (Prometheus `le` buckets).
+struct CumulativeBuckets {
+  std::vector<double> upper_bounds;  // ascending; the last is +Inf
+  std::vector<double> counts;        // cumulative: observations <= upper_bounds[i]
+};
+
 struct MetricResult {
   std::optional<double> value;
   // The number of observations behind the value when the backend knows it (requests for a
   // rate or a mean), for the sequential engine; nullopt when unknown.
   std::optional<double> sample_size;
+  // The histogram behind a latency value when the backend has one (for quantile objectives and
+  // the variance of means in the sequential engine), in the value's unit.
+  std::optional<CumulativeBuckets> buckets;
   std::string unavailable;  // why there is no value (empty when there is one)
   std::string request;      // the rendered request, for decision records and `metric get`
   std::string response;     // the raw reply (bounded), for `-v` and records
 
-  static MetricResult Value(double v) { return MetricResult{v, std::nullopt, "", "", ""}; }
+  static MetricResult Value(double v) {
+    MetricResult r;
+    r.value = v;
+    return r;
+  }
   static MetricResult Unavailable(std::string why) {
-    return MetricResult{std::nullopt, std::nullopt, std::move(why), "", ""};
+    MetricResult r;
+    r.unavailable = std::move(why);
+    return r;
   }
 };
 

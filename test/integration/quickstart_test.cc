@@ -73,9 +73,37 @@ TEST(QuickstartTest, KeepsTheExperimentInANamedStore) {
   EXPECT_NE(report.output.find("shift traffic"), std::string::npos) << report.output;
 }
 
+// The sequential engine ends the experiment as soon as the outcome is certified: a good canary
+// is promoted before the last iteration, a failing one rolled back within a few.
+constexpr char kSequential[] =
+    "quickstart --engine sequential --interval 1 --iterations 40 --rate 400 --seed 5 ";
+
+TEST(QuickstartTest, SequentialEnginePromotesAGoodCanaryEarly) {
+  testing::TempDir dir;
+  Result r = Iter8(kSequential, dir.path());
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("certified: canary satisfies all objectives"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("default/quickstart: promoted (recommended version: canary"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("Completed 40/40"), std::string::npos) << r.output;
+  EXPECT_EQ(FinalSplit(r.output), std::make_pair(0, 100)) << r.output;
+}
+
+TEST(QuickstartTest, SequentialEngineRollsBackAFailingCanaryEarly) {
+  testing::TempDir dir;
+  Result r = Iter8(std::string(kSequential) + "--canary-error-rate 0.2", dir.path());
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find("certified: canary violates error-rate"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("default/quickstart: rolled back"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Completed 40/40"), std::string::npos) << r.output;
+  EXPECT_EQ(FinalSplit(r.output), std::make_pair(100, 0)) << r.output;
+}
+
 TEST(QuickstartTest, BadFlagsAreRefused) {
   testing::TempDir dir;
-  Result r = Iter8("quickstart --engine sequential", dir.path());
+  Result r = Iter8("quickstart --engine bayesian", dir.path());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("/spec/criteria/strength/engine"), std::string::npos) << r.output;
   r = Iter8("quickstart --canary-error-rate 2", dir.path());

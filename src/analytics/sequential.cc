@@ -1,0 +1,928 @@
+#include "analytics/sequential.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <optional>
+
+#include "analytics/beta_binomial.h"
+#include "analytics/classic.h"
+#include "analytics/normal_mixture.h"
+#include "analytics/quantile_objective.h"
+#include "api/strength.h"
+#include "api/validate.h"
+#include "common/strings.h"
+
+namespace iter8::analytics {
+namespace {
+
+using api::Json;
+using api::TestingPattern;
+using api::TestMethod;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kMinBatch = 30;  // requests per arm before a contrast batch is used
+constexpr int kThompsonDraws = 1000;
+constexpr double kExplore = 0.10;
+
+enum class V { kUndecided, kSatisfies, kViolates };
+
+const char* Name(V v) {
+  switch (v) {
+    case V::kSatisfies:
+      return "SATISFIES";
+    case V::kViolates:
+      return "VIOLATES";
+    case V::kUndecided:
+      break;
+  }
+  return "UNDECIDED";
+}
+
+V ParseVerdict(const Json& j) {
+  if (j == "SATISFIES") return V::kSatisfies;
+  if (j == "VIOLATES") return V::kViolates;
+  return V::kUndecided;
+}
+
+double Num(const Json& j, const char* key, double fallback = 0) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number()) return fallback;
+  return j[key].get<double>();
+}
+
+// JSON has no infinity: unbounded ends are null.
+Json Finite(double x) { return std::isfinite(x) ? Json(x) : Json(nullptr); }
+
+std::string MethodName(const TestMethod& m) {
+  switch (m.kind) {
+    case TestMethod::kRate:
+      return "rate";
+    case TestMethod::kMean:
+      return "mean";
+    case TestMethod::kCount:
+      return "count";
+    case TestMethod::kQuantile:
+      return StrCat("p", m.quantile * 100);
+  }
+  return "mean";
+}
+
+// Accumulators of a mean over iterations (statistics.md 3.4): the last cumulative (n, sum), the
+// intrinsic time V = sum_j n_j sigma2_{j-1}, the predictable variance for the next batch, and
+// batch-means sums (k batches, sq = sum_j n_j m_j^2).
+struct MeanAcc {
+  double n = 0, sum = 0, v = 0, s2 = -1, k = 0, sq = 0, rho = 0;
+
+  static MeanAcc From(const Json& j) {
+    MeanAcc a;
+    a.n = Num(j, "n");
+    a.sum = Num(j, "sum");
+    a.v = Num(j, "v");
+    a.s2 = Num(j, "s2", -1);
+    a.k = Num(j, "k");
+    a.sq = Num(j, "sq");
+    a.rho = Num(j, "rho");
+    return a;
+  }
+  Json ToJson() const {
+    return Json{{"n", n}, {"sum", sum}, {"v", v}, {"s2", s2}, {"k", k}, {"sq", sq}, {"rho", rho}};
+  }
+  // Batch-means variance of single observations, when two batches or more have been seen.
+  std::optional<double> BatchVariance() const {
+    if (k < 2 || n <= 0) return std::nullopt;
+    const double mean = sum / n;
+    return std::max(0.0, (sq - n * mean * mean) / (k - 1));
+  }
+  // Takes the new cumulative (count, sum) as one batch. Returns false on a counter reset (the
+  // accumulators restart; verdicts already reached stand).
+  bool Add(double count, double total, double prior_s2) {
+    if (s2 < 0) s2 = prior_s2;
+    if (count < n) {
+      *this = MeanAcc{};
+      s2 = prior_s2;
+      n = count;
+      sum = total;
+      return false;
+    }
+    const double nj = count - n;
+    if (nj > 0) {
+      v += nj * s2;
+      const double mj = (total - sum) / nj;
+      sq += nj * mj * mj;
+      k += 1;
+    }
+    n = count;
+    sum = total;
+    return true;
+  }
+};
+
+// Histogram variance from cumulative buckets; nullopt when there are none.
+std::optional<double> BucketVariance(const Buckets& b, double sum,
+                                     std::optional<double> max_value) {
+  if (b.upper_bounds.empty() || b.upper_bounds.size() != b.cumulative.size()) return std::nullopt;
+  std::vector<double> bounds, counts;
+  double prev = 0, last_finite = 0;
+  for (size_t i = 0; i < b.upper_bounds.size(); ++i) {
+    if (std::isinf(b.upper_bounds[i])) break;
+    bounds.push_back(b.upper_bounds[i]);
+    counts.push_back(std::max(0.0, b.cumulative[i] - prev));
+    prev = std::max(prev, b.cumulative[i]);
+    last_finite = b.upper_bounds[i];
+  }
+  const double overflow = std::max(0.0, b.cumulative.back() - prev);
+  const double cap = max_value.value_or(2 * last_finite);
+  return HistogramVariance(bounds, counts, overflow, std::max(cap, last_finite), sum);
+}
+
+struct Assessment {
+  V verdict = V::kUndecided;
+  bool sticky = true;  // an upper-limit count "satisfies" only until it grows past the limit
+  double n = 0;
+  double lower = -kInf, upper = kInf;  // confidence bounds of the metric
+  double gamma = 0;                    // worst plausible relative exceedance of the upper limit
+  std::string note;
+  Json acc = nullptr;  // accumulators to keep (means)
+};
+
+struct Context {
+  const api::Strength& strength;
+  double alpha;  // per objective and version
+};
+
+Assessment AssessRate(const Evidence& ev, std::optional<double> up, std::optional<double> lo,
+                      const Context& cx) {
+  Assessment a;
+  if (!ev.count) {
+    a.note = "a rate needs the number of requests behind it (set sampleSize on the metric)";
+    return a;
+  }
+  const double value = *ev.value;
+  if (value < 0 || value > 1) {
+    a.note =
+        StrCat("value ", value, " is not a rate in [0, 1] (name the method in strength.methods)");
+    return a;
+  }
+  const int64_t n = std::llround(std::max(0.0, *ev.count));
+  const int64_t e = std::clamp<int64_t>(std::llround(value * static_cast<double>(n)), 0, n);
+  a.n = static_cast<double>(n);
+  if (n == 0) {
+    a.note = "no observations yet";
+    a.lower = 0;
+    a.upper = 1;
+    a.gamma = up ? kInf : 0;
+    return a;
+  }
+  const double thr = std::log(1.0 / cx.alpha);
+  const double centre = up ? *up : lo ? *lo : 0.5;
+  const BetaPrior prior =
+      CenteredPrior(std::clamp(centre, 1e-6, 1 - 1e-6), cx.strength.concentration);
+  const RateInterval ci = RateConfidenceInterval(e, n, cx.alpha, prior);
+  a.lower = ci.lower;
+  a.upper = ci.upper;
+  bool sat = true, viol = false;
+  if (up) {
+    if (*up >= 1) {
+      // always met
+    } else if (*up <= 0) {
+      viol = e > 0;
+      sat = false;
+    } else {
+      const BetaPrior p = CenteredPrior(*up, cx.strength.concentration);
+      sat = LogEvidenceSatisfies(e, n, *up, p) >= thr;
+      viol = LogEvidenceViolates(e, n, *up, p) >= thr;
+      a.gamma = std::max(0.0, (ci.upper - *up) / *up);
+    }
+  }
+  if (lo) {
+    if (*lo <= 0) {
+      // always met
+    } else if (*lo >= 1) {
+      viol = viol || e < n;
+      sat = false;
+    } else {
+      const BetaPrior p = CenteredPrior(*lo, cx.strength.concentration);
+      sat = sat && LogEvidenceViolates(e, n, *lo, p) >= thr;  // certifies p > lo
+      viol = viol || LogEvidenceSatisfies(e, n, *lo, p) >= thr;
+    }
+  }
+  a.verdict = viol ? V::kViolates : sat ? V::kSatisfies : V::kUndecided;
+  return a;
+}
+
+Assessment AssessMean(const Evidence& ev, std::optional<double> up, std::optional<double> lo,
+                      const Json& previous_acc, const Context& cx) {
+  Assessment a;
+  MeanAcc acc = MeanAcc::From(previous_acc);
+  if (!ev.count) {
+    a.note = "a mean needs the number of requests behind it (set sampleSize on the metric)";
+    a.acc = previous_acc;
+    return a;
+  }
+  const double limit = std::abs(up ? *up : lo ? *lo : *ev.value);
+  const double prior_s2 = std::max(limit * limit, 1e-12);
+  const double n = std::max(0.0, *ev.count);
+  const double total = n > 0 ? *ev.value * n : 0;
+  if (!acc.Add(n, total, prior_s2)) a.note = "counts went down (counter reset): evidence restarted";
+  if (acc.rho <= 0) acc.rho = NormalMixtureRho(prior_s2, cx.strength.n_opt, cx.alpha);
+  // The variance used for the next batch (predictable): buckets, else batch means, else the
+  // prior, never below a floor; the prior until 30 observations.
+  std::optional<double> est;
+  if (ev.buckets) est = BucketVariance(*ev.buckets, total, cx.strength.max_latency);
+  if (!est) est = acc.BatchVariance();
+  if (acc.n >= 30 && est) acc.s2 = std::max(*est, prior_s2 * 1e-6);
+  a.acc = acc.ToJson();
+  a.n = acc.n;
+  if (acc.n <= 0) {
+    if (a.note.empty()) a.note = "no observations yet";
+    a.gamma = up ? kInf : 0;
+    return a;
+  }
+  const MeanInterval ci = MeanConfidenceInterval(acc.sum, acc.n, acc.v, acc.rho, cx.alpha);
+  a.lower = ci.lower;
+  a.upper = ci.upper;
+  bool sat = true, viol = false;
+  if (up) {
+    sat = ci.upper <= *up;
+    viol = ci.lower > *up;
+    if (*up > 0) a.gamma = std::max(0.0, (ci.upper - *up) / *up);
+  }
+  if (lo) {
+    sat = sat && ci.lower >= *lo;
+    viol = viol || ci.upper < *lo;
+  }
+  a.verdict = viol ? V::kViolates : sat ? V::kSatisfies : V::kUndecided;
+  return a;
+}
+
+Assessment AssessQuantileObjective(const Evidence& ev, double q, std::optional<double> up,
+                                   std::optional<double> lo, const Context& cx) {
+  Assessment a;
+  if (!ev.buckets || ev.buckets->upper_bounds.empty()) {
+    a.note = "a quantile objective needs the histogram buckets behind it; the backend gave none";
+    return a;
+  }
+  if (lo) {
+    a.note = "lower limits on quantiles are not supported by the sequential engine";
+    return a;
+  }
+  if (!up) return a;
+  const Buckets& b = *ev.buckets;
+  const double total = b.cumulative.back();
+  a.n = total;
+  if (total <= 0) {
+    a.note = "no observations yet";
+    a.gamma = kInf;
+    return a;
+  }
+  const QuantileAssessment qa =
+      AssessQuantile(b.upper_bounds, b.cumulative, {q, *up}, cx.alpha, cx.strength.concentration);
+  a.verdict = qa.verdict == Verdict::kSatisfies  ? V::kSatisfies
+              : qa.verdict == Verdict::kViolates ? V::kViolates
+                                                 : V::kUndecided;
+  if (qa.verdict == Verdict::kResolutionLimited) {
+    a.note = StrCat("resolution-limited: the quantile lies in the bucket around ", *up,
+                    "; add a bucket bound at the limit");
+  } else if (!qa.exact && a.verdict == V::kUndecided) {
+    a.note = StrCat("limit ", *up, " is not a bucket bound: verdicts use the bounds around it");
+  }
+  // Confidence bounds of the quantile (statistics.md 3.5), Bonferroni over the finite bounds;
+  // the worst plausible exceedance from the bound at or below the limit.
+  const int64_t n = std::llround(total);
+  std::vector<size_t> finite;
+  for (size_t i = 0; i < b.upper_bounds.size(); ++i) {
+    if (std::isfinite(b.upper_bounds[i])) finite.push_back(i);
+  }
+  const double each = cx.alpha / static_cast<double>(std::max<size_t>(1, finite.size()));
+  const BetaPrior prior = CenteredPrior(q, cx.strength.concentration);
+  a.lower = 0;
+  a.upper = kInf;
+  int64_t below_limit = -1;
+  for (size_t i : finite) {
+    const int64_t c = std::clamp<int64_t>(std::llround(b.cumulative[i]), 0, n);
+    const RateInterval f = RateConfidenceInterval(c, n, each, prior);
+    if (f.upper < q) a.lower = std::max(a.lower, b.upper_bounds[i]);
+    if (f.lower >= q) a.upper = std::min(a.upper, b.upper_bounds[i]);
+    if (b.upper_bounds[i] <= *up) below_limit = n - c;
+  }
+  const double exceed = 1 - q;
+  if (below_limit < 0) {
+    a.gamma = kInf;
+  } else {
+    const RateInterval x = RateConfidenceInterval(below_limit, n, cx.alpha,
+                                                  CenteredPrior(exceed, cx.strength.concentration));
+    a.gamma = std::max(0.0, (x.upper - exceed) / exceed);
+  }
+  return a;
+}
+
+Assessment AssessCount(const Evidence& ev, std::optional<double> up, std::optional<double> lo) {
+  Assessment a;
+  a.n = *ev.value;
+  a.lower = a.upper = *ev.value;
+  const bool viol = up && *ev.value > *up;
+  const bool reached = !lo || *ev.value >= *lo;
+  a.verdict = viol ? V::kViolates : reached ? V::kSatisfies : V::kUndecided;
+  a.sticky = a.verdict == V::kViolates || (a.verdict == V::kSatisfies && !up);
+  return a;
+}
+
+// The evidence for (metric, version): the EvidenceMap entry, else the aggregated value.
+std::optional<Evidence> Lookup(const AnalyticsInput& in, const std::string& metric,
+                               const std::string& version) {
+  if (in.evidence != nullptr) {
+    auto m = in.evidence->find(metric);
+    if (m != in.evidence->end()) {
+      auto v = m->second.find(version);
+      if (v != m->second.end() && v->second.value && std::isfinite(*v->second.value)) {
+        return v->second;
+      }
+    }
+  }
+  auto m = in.aggregated.data.find(metric);
+  if (m == in.aggregated.data.end()) return std::nullopt;
+  auto v = m->second.data.find(version);
+  if (v == m->second.data.end() || !v->second.value) return std::nullopt;
+  Evidence ev;
+  ev.value = v->second.value->ToDouble();
+  if (v->second.sample_size) ev.count = *v->second.sample_size;
+  return ev;
+}
+
+const api::Metric* MetricObject(const api::Experiment& e, const std::string& ref) {
+  for (const api::MetricInfo& mi : e.status.metrics) {
+    if (mi.name == ref) return &mi.metric_obj;
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------- rewards (statistics.md 3.6)
+
+// Per-version reward estimate for contrasts and Thompson sampling.
+struct RewardArm {
+  bool known = false;
+  double value = 0, n = 0;
+  double s2 = 0;  // variance of one observation, predictable (from earlier iterations)
+};
+
+struct Pair {
+  std::string a, b;
+  double estimate = 0, lower = -kInf, upper = kInf, info = 0;
+};
+
+class Analysis {
+ public:
+  Analysis(const AnalyticsInput& in, Random& random)
+      : in_(in),
+        e_(in.experiment),
+        random_(random),
+        versions_(api::VersionNames(e_.spec)),
+        strength_(ParseStrengthQuietly(e_)) {
+    if (e_.status.analysis && e_.status.analysis->extra.contains(kSequentialStateKey)) {
+      prev_ = e_.status.analysis->extra[kSequentialStateKey];
+    }
+    if (!prev_.is_object()) prev_ = Json::object();
+  }
+
+  AnalyticsOutput Run() {
+    iteration_ = static_cast<int>(Num(prev_, "iteration")) + 1;
+    state_["iteration"] = iteration_;
+    AssessObjectives();
+    switch (e_.spec.strategy.testing_pattern) {
+      case TestingPattern::kCanary:
+        Canary();
+        break;
+      case TestingPattern::kConformance:
+        Conformance();
+        break;
+      case TestingPattern::kAB:
+      case TestingPattern::kABN:
+        Rewards();
+        break;
+    }
+    static constexpr const char* kDecision[] = {"continue", "promote", "rollback", "end"};
+    state_["decision"] = kDecision[static_cast<int>(out_.decision)];
+    state_["reason"] = out_.reason;
+    out_.state = std::move(state_);
+    return std::move(out_);
+  }
+
+ private:
+  static api::Strength ParseStrengthQuietly(const api::Experiment& e) {
+    std::vector<api::FieldError> ignored;  // validated when the experiment was admitted
+    return api::ParseStrength(e.spec.criteria ? e.spec.criteria->strength : Json(nullptr),
+                              &ignored);
+  }
+
+  size_t Candidates() const { return versions_.size() > 1 ? versions_.size() - 1 : 1; }
+  const std::vector<api::Objective>& Objectives() const {
+    static const std::vector<api::Objective> kNone;
+    return e_.spec.criteria ? e_.spec.criteria->objectives : kNone;
+  }
+
+  void AssessObjectives() {
+    const auto& objectives = Objectives();
+    const size_t j = std::max<size_t>(1, objectives.size());
+    alpha_objective_ = strength_.alpha / static_cast<double>(j * Candidates());
+    state_["alphaObjective"] = alpha_objective_;
+    Json objs = Json::array();
+    const Json prev_objs = prev_.value("objectives", Json::array());
+    Messages msgs;
+    for (const auto& v : versions_) {
+      out_.version_assessments.data[v] = std::vector<bool>(objectives.size(), false);
+      version_verdict_[v] = V::kSatisfies;
+    }
+    for (size_t i = 0; i < objectives.size(); ++i) {
+      const api::Objective& obj = objectives[i];
+      auto m = strength_.methods.find(obj.metric);
+      const TestMethod method =
+          m != strength_.methods.end()
+              ? m->second
+              : api::InferTestMethod(obj.metric, MetricObject(e_, obj.metric));
+      Json o = {{"metric", obj.metric}, {"method", MethodName(method)}};
+      if (obj.upper_limit) o["upperLimit"] = obj.upper_limit->ToDouble();
+      if (obj.lower_limit) o["lowerLimit"] = obj.lower_limit->ToDouble();
+      const Json prev_o = i < prev_objs.size() && prev_objs[i].is_object() &&
+                                  prev_objs[i].value("metric", std::string()) == obj.metric
+                              ? prev_objs[i].value("versions", Json::object())
+                              : Json::object();
+      Json per_version = Json::object();
+      for (const auto& v : versions_) {
+        const Json prev_v = prev_o.value(v, Json::object());
+        const V sticky = ParseVerdict(prev_v.value("verdict", Json()));
+        const bool was_sticky = prev_v.value("sticky", true);
+        std::optional<Evidence> ev = Lookup(in_, obj.metric, v);
+        Assessment a;
+        if (!ev) {
+          a.note = "no value this iteration (no evidence either way)";
+          a.acc = prev_v.value("acc", Json(nullptr));
+          a.n = Num(prev_v, "n");
+        } else {
+          const Context cx{strength_, alpha_objective_};
+          std::optional<double> up, lo;
+          if (obj.upper_limit) up = obj.upper_limit->ToDouble();
+          if (obj.lower_limit) lo = obj.lower_limit->ToDouble();
+          switch (method.kind) {
+            case TestMethod::kRate:
+              a = AssessRate(*ev, up, lo, cx);
+              break;
+            case TestMethod::kMean:
+              a = AssessMean(*ev, up, lo, prev_v.value("acc", Json(nullptr)), cx);
+              break;
+            case TestMethod::kQuantile:
+              a = AssessQuantileObjective(*ev, method.quantile, up, lo, cx);
+              break;
+            case TestMethod::kCount:
+              a = AssessCount(*ev, up, lo);
+              break;
+          }
+        }
+        Json entry = Json::object();
+        V verdict = a.verdict;
+        int since = iteration_;
+        if (sticky != V::kUndecided && was_sticky) {
+          verdict = sticky;  // verdicts are never revoked
+          since = static_cast<int>(Num(prev_v, "since", iteration_));
+        } else if (verdict == V::kUndecided) {
+          since = 0;
+        }
+        entry["verdict"] = Name(verdict);
+        if (verdict != V::kUndecided) entry["since"] = since;
+        if (!a.sticky) entry["sticky"] = false;
+        entry["n"] = a.n;
+        entry["lower"] = Finite(a.lower);
+        entry["upper"] = Finite(a.upper);
+        if (!a.note.empty()) entry["note"] = a.note;
+        if (!a.acc.is_null()) entry["acc"] = a.acc;
+        per_version[v] = std::move(entry);
+        out_.version_assessments.data[v][i] = verdict == V::kSatisfies;
+        gamma_[v] = std::max(gamma_[v], verdict == V::kSatisfies ? 0.0 : a.gamma);
+        if (verdict == V::kViolates) {
+          version_verdict_[v] = V::kViolates;
+          if (obj.rollback_on_failure.value_or(false) && rollback_.empty()) {
+            rollback_ = StrCat(v, " violates ", obj.metric, " (rollback_on_failure)");
+          }
+          if (first_violation_[v].empty()) first_violation_[v] = obj.metric;
+        } else if (verdict == V::kUndecided && version_verdict_[v] != V::kViolates) {
+          version_verdict_[v] = V::kUndecided;
+          if (first_undecided_[v].empty()) first_undecided_[v] = obj.metric;
+        }
+      }
+      o["versions"] = std::move(per_version);
+      objs.push_back(std::move(o));
+    }
+    state_["objectives"] = std::move(objs);
+    Json vs = Json::object();
+    for (const auto& v : versions_) vs[v] = Name(version_verdict_[v]);
+    state_["versions"] = std::move(vs);
+    msgs.infos.push_back(
+        StrCat("sequential verdicts at alpha ", alpha_objective_, " per objective and version"));
+    out_.version_assessments.message = msgs.Join();
+  }
+
+  void SetWinner(const std::string& v, const std::string& info) {
+    out_.winner_assessment.data.winner_found = true;
+    out_.winner_assessment.data.winner = v;
+    out_.winner_assessment.data.best_versions = {v};
+    Messages msgs;
+    msgs.infos.push_back(info);
+    out_.winner_assessment.message = msgs.Join();
+  }
+
+  double Current(const std::string& v) const {
+    for (const auto& w : e_.status.current_weight_distribution) {
+      if (w.name == v) return w.value;
+    }
+    return e_.status.current_weight_distribution.empty() && !versions_.empty() && v == versions_[0]
+               ? 100
+               : 0;
+  }
+  double MaxIncrement() const {
+    return e_.spec.strategy.weights
+               ? e_.spec.strategy.weights->max_candidate_weight_increment.value_or(
+                     api::kDefaultMaxCandidateWeightIncrement)
+               : api::kDefaultMaxCandidateWeightIncrement;
+  }
+  double MaxWeight() const {
+    return e_.spec.strategy.weights ? e_.spec.strategy.weights->max_candidate_weight.value_or(
+                                          api::kDefaultMaxCandidateWeight)
+                                    : api::kDefaultMaxCandidateWeight;
+  }
+
+  // The harm-budget weight of an undecided candidate (statistics.md 3.7), before ramp limits.
+  double Budget(const std::string& v) const {
+    const double g = gamma_.count(v) ? gamma_.at(v) : 0;
+    const double budget = 100.0 * strength_.harm_budget / std::max(g, 1e-9);
+    return std::clamp(budget, std::min(strength_.min_weight, MaxWeight()),
+                      std::min(strength_.undecided_max_weight, MaxWeight()));
+  }
+  // Ramp limits: increases by at most maxCandidateWeightIncrement and at most doubling (from the
+  // floor); decreases are not limited.
+  double Ramp(const std::string& v, double target) const {
+    const double cur = Current(v);
+    if (target <= cur) return target;
+    return std::min(
+        {target, std::max(2 * cur, strength_.min_weight), cur + MaxIncrement(), MaxWeight()});
+  }
+
+  void Weights(const std::vector<double>& candidate_weights, bool rounded_exactly) {
+    std::vector<double> w(versions_.size(), 0);
+    double rest = 100;
+    for (size_t i = 1; i < versions_.size(); ++i) {
+      w[i] = std::clamp(candidate_weights[i], 0.0, rest);
+      rest -= w[i];
+    }
+    if (!versions_.empty()) w[0] = rest;
+    std::vector<int32_t> ints;
+    if (rounded_exactly) {
+      int32_t left = 100;
+      ints.assign(versions_.size(), 0);
+      for (size_t i = 1; i < versions_.size(); ++i) {
+        ints[i] = std::clamp<int32_t>(static_cast<int32_t>(std::lround(w[i])), 0, left);
+        left -= ints[i];
+      }
+      ints[0] = left;
+    } else {
+      ints = GenRound(w, 100, random_);
+    }
+    for (size_t i = 0; i < versions_.size(); ++i) {
+      out_.weights.data.push_back({versions_[i], ints[i], {}});
+    }
+    Messages msgs;
+    msgs.infos.push_back("harm-budget weights");
+    out_.weights.message = msgs.Join();
+  }
+
+  void Canary() {
+    if (versions_.size() < 2) return;
+    const std::string& base = versions_[0];
+    const std::string& cand = versions_[1];
+    std::vector<double> w(versions_.size(), 0);
+    const V cv = version_verdict_[cand];
+    if (cv == V::kViolates || !rollback_.empty()) {
+      w[1] = 0;
+      out_.decision = Decision::kRollback;
+      out_.reason = !rollback_.empty()
+                        ? rollback_
+                        : StrCat("certified: ", cand, " violates ", first_violation_[cand]);
+      if (version_verdict_[base] != V::kViolates) {
+        SetWinner(base, "candidate violates an objective (certified)");
+      }
+    } else if (cv == V::kSatisfies) {
+      w[1] = Ramp(cand, MaxWeight());
+      SetWinner(cand, "candidate satisfies all objectives (certified)");
+      out_.decision = strength_.stop_early ? Decision::kPromote : Decision::kContinue;
+      out_.reason = StrCat("certified: ", cand, " satisfies all objectives");
+    } else {
+      w[1] = Ramp(cand, Budget(cand));
+      out_.reason = StrCat("undecided: ", cand, " on ", first_undecided_[cand]);
+    }
+    Weights(w, true);
+  }
+
+  void Conformance() {
+    out_.weights.message = "weight computation is not applicable to a conformance experiment";
+    if (versions_.empty()) return;
+    const std::string& base = versions_[0];
+    switch (version_verdict_[base]) {
+      case V::kSatisfies:
+        SetWinner(base, "baseline satisfies all objectives (certified)");
+        out_.decision = strength_.stop_early ? Decision::kPromote : Decision::kContinue;
+        out_.reason = StrCat("certified: ", base, " satisfies all objectives");
+        break;
+      case V::kViolates:
+        out_.decision = strength_.stop_early ? Decision::kEnd : Decision::kContinue;
+        out_.reason = StrCat("certified: ", base, " violates ", first_violation_[base]);
+        break;
+      case V::kUndecided:
+        out_.reason = StrCat("undecided: ", base, " on ", first_undecided_[base]);
+        break;
+    }
+  }
+
+  // Reward arms: value, count and a predictable per-observation variance.
+  std::map<std::string, RewardArm> Arms(const api::Reward& reward, const TestMethod& method,
+                                        const Json& prev_arms, Json* arms_state) {
+    std::map<std::string, RewardArm> arms;
+    for (const auto& v : versions_) {
+      const Json prev = prev_arms.value(v, Json::object());
+      MeanAcc acc = MeanAcc::From(prev);
+      RewardArm arm;
+      arm.s2 = Num(prev, "s2", -1);
+      std::optional<Evidence> ev = Lookup(in_, reward.metric, v);
+      if (ev && ev->count && *ev->count > 0) {
+        arm.known = true;
+        arm.value = *ev->value;
+        arm.n = *ev->count;
+        const double prior =
+            method.kind == TestMethod::kRate
+                ? 0.25
+                : std::max(arm.value * arm.value, 1e-12);  // coefficient of variation 1
+        acc.Add(arm.n, arm.value * arm.n, prior);
+        if (arm.s2 < 0) arm.s2 = prior;
+      }
+      Json st = acc.ToJson();
+      // The variance for the next iteration, from what is known now.
+      double next = arm.s2;
+      if (arm.known) {
+        if (method.kind == TestMethod::kRate) {
+          const double p = std::clamp(arm.value, 0.0, 1.0);
+          next = std::max(p * (1 - p), 0.25 / std::max(arm.n, 1.0));
+        } else if (std::optional<double> bv = acc.BatchVariance()) {
+          next = std::max(*bv, 1e-12);
+        }
+      }
+      st["s2"] = next;
+      (*arms_state)[v] = std::move(st);
+      arms[v] = arm;
+    }
+    return arms;
+  }
+
+  void Rewards() {
+    const bool high_is_better =
+        !e_.spec.criteria || e_.spec.criteria->rewards.empty() ||
+        e_.spec.criteria->rewards[0].preferred_direction == api::PreferredDirection::kHigh;
+    std::vector<std::string> feasible;
+    for (const auto& v : versions_) {
+      if (version_verdict_[v] != V::kViolates) feasible.push_back(v);
+    }
+    std::vector<Pair> pairs;
+    if (e_.spec.criteria && !e_.spec.criteria->rewards.empty()) {
+      pairs = Contrasts(e_.spec.criteria->rewards[0]);
+    } else {
+      Messages msgs;
+      msgs.warnings.push_back("No reward metric in experiment: no winner can be certified");
+      out_.winner_assessment.message = msgs.Join();
+    }
+    // better(a, b): a's reward is certified better than b's.
+    auto certified_better = [&](const std::string& a, const std::string& b) {
+      for (const Pair& p : pairs) {
+        if (p.a == a && p.b == b) return high_is_better ? p.lower > 0 : p.upper < 0;
+        if (p.a == b && p.b == a) return high_is_better ? p.upper < 0 : p.lower > 0;
+      }
+      return false;
+    };
+    std::vector<std::string> live;  // feasible and not certified worse than a feasible version
+    for (const auto& v : feasible) {
+      bool worse = false;
+      for (const auto& u : feasible) worse = worse || (u != v && certified_better(u, v));
+      if (!worse) live.push_back(v);
+    }
+    Json eliminated = Json::array();
+    for (const auto& v : versions_) {
+      if (std::find(live.begin(), live.end(), v) == live.end()) eliminated.push_back(v);
+    }
+    state_["eliminated"] = eliminated;
+
+    std::string winner;
+    for (const auto& v : live) {
+      if (version_verdict_[v] != V::kSatisfies) continue;
+      bool best = true;
+      for (const auto& u : feasible) best = best && (u == v || certified_better(v, u));
+      if (best && !pairs.empty()) winner = v;
+    }
+    bool no_difference = false;
+    if (winner.empty() && strength_.equivalence_margin && !pairs.empty()) {
+      const double eps = *strength_.equivalence_margin;
+      no_difference = live.size() >= 2;
+      for (const Pair& p : pairs) {
+        const bool in_live = std::find(live.begin(), live.end(), p.a) != live.end() &&
+                             std::find(live.begin(), live.end(), p.b) != live.end();
+        if (in_live) no_difference = no_difference && p.lower > -eps && p.upper < eps;
+      }
+    }
+    const bool all_candidates_out =
+        versions_.size() > 1 &&
+        std::none_of(versions_.begin() + 1, versions_.end(), [&](const std::string& v) {
+          return std::find(live.begin(), live.end(), v) != live.end();
+        });
+    if (!rollback_.empty()) {
+      out_.decision = Decision::kRollback;
+      out_.reason = rollback_;
+    } else if (!winner.empty()) {
+      SetWinner(winner, "winner certified: satisfies all objectives and has the best reward");
+      out_.decision = strength_.stop_early ? Decision::kPromote : Decision::kContinue;
+      out_.reason = StrCat("certified: winner ", winner);
+    } else if (no_difference) {
+      out_.decision = strength_.stop_early ? Decision::kEnd : Decision::kContinue;
+      out_.reason = StrCat("certified: no meaningful difference (margin ",
+                           *strength_.equivalence_margin, ")");
+    } else if (all_candidates_out && version_verdict_[versions_[0]] != V::kViolates) {
+      out_.decision = Decision::kRollback;
+      out_.reason = "certified: every candidate violates an objective or is worse";
+      SetWinner(versions_[0], "every candidate is ruled out (certified)");
+    } else {
+      out_.reason = "undecided: no winner certified yet";
+    }
+    AllocateByThompson(live, winner, high_is_better);
+  }
+
+  std::vector<Pair> Contrasts(const api::Reward& reward) {
+    auto m = strength_.methods.find(reward.metric);
+    const TestMethod method =
+        m != strength_.methods.end()
+            ? m->second
+            : api::InferTestMethod(reward.metric, MetricObject(e_, reward.metric));
+    const Json prev_r = prev_.value("reward", Json::object());
+    Json arms_state = Json::object();
+    arms_ = Arms(reward, method, prev_r.value("arms", Json::object()), &arms_state);
+    const size_t npairs = versions_.size() * (versions_.size() - 1) / 2;
+    const double alpha = strength_.alpha / static_cast<double>(std::max<size_t>(1, npairs));
+    const double log_inv = std::log(1.0 / alpha);
+    const Json prev_pairs = prev_r.value("pairs", Json::object());
+    Json pairs_state = Json::object();
+    std::vector<Pair> pairs;
+    for (size_t i = 0; i < versions_.size(); ++i) {
+      for (size_t j = i + 1; j < versions_.size(); ++j) {
+        const std::string& a = versions_[i];
+        const std::string& b = versions_[j];
+        const std::string key = StrCat(a, " - ", b);
+        Json st = prev_pairs.value(key, Json::object());
+        double info = Num(st, "info"), wsum = Num(st, "wsum"), rho = Num(st, "rho");
+        double na = Num(st, "na"), sa = Num(st, "sa"), nb = Num(st, "nb"), sb = Num(st, "sb");
+        double batches = Num(st, "batches");
+        const RewardArm& ra = arms_[a];
+        const RewardArm& rb = arms_[b];
+        if (ra.known && rb.known) {
+          const double cur_sa = ra.value * ra.n, cur_sb = rb.value * rb.n;
+          if (ra.n < na || rb.n < nb) {  // counter reset: start the pair's batches again here
+            na = ra.n, sa = cur_sa, nb = rb.n, sb = cur_sb;
+          }
+          const double da = ra.n - na, db = rb.n - nb;
+          if (da >= kMinBatch && db >= kMinBatch) {
+            const double d = (cur_sa - sa) / da - (cur_sb - sb) / db;
+            const double tau2 = ra.s2 / da + rb.s2 / db;
+            if (tau2 > 0 && std::isfinite(d)) {
+              const double omega = 1.0 / tau2;
+              if (rho <= 0) rho = 10 * omega / (2 * log_inv + std::log(1 + 2 * log_inv));
+              info += omega;
+              wsum += omega * d;
+              batches += 1;
+            }
+            na = ra.n, sa = cur_sa, nb = rb.n, sb = cur_sb;
+          }
+        }
+        Pair p{a, b, 0, -kInf, kInf, info};
+        if (info > 0) {
+          p.estimate = wsum / info;
+          const double r =
+              std::sqrt((info + rho) * (std::log(1 + info / rho) + 2 * log_inv)) / info;
+          p.lower = p.estimate - r;
+          p.upper = p.estimate + r;
+        }
+        pairs_state[key] = Json{{"na", na},
+                                {"sa", sa},
+                                {"nb", nb},
+                                {"sb", sb},
+                                {"info", info},
+                                {"wsum", wsum},
+                                {"rho", rho},
+                                {"batches", batches},
+                                {"estimate", p.estimate},
+                                {"lower", Finite(p.lower)},
+                                {"upper", Finite(p.upper)}};
+        pairs.push_back(p);
+      }
+    }
+    state_["reward"] = Json{{"metric", reward.metric},
+                            {"method", MethodName(method)},
+                            {"alpha", alpha},
+                            {"arms", std::move(arms_state)},
+                            {"pairs", std::move(pairs_state)}};
+    return pairs;
+  }
+
+  // Top-two Thompson sampling over the live versions (Gaussian approximation of each reward),
+  // 10 % exploration, harm ceilings for candidates not yet certified, ramp limits; the excess
+  // goes to the baseline.
+  void AllocateByThompson(const std::vector<std::string>& live, const std::string& winner,
+                          bool high_is_better) {
+    if (e_.spec.strategy.testing_pattern == TestingPattern::kConformance) return;
+    std::vector<double> mix(versions_.size(), 0);
+    if (!winner.empty()) {
+      for (size_t i = 0; i < versions_.size(); ++i) mix[i] = versions_[i] == winner ? 100 : 0;
+    } else if (!live.empty()) {
+      std::map<std::string, double> credit;
+      double known_mean = 0, known_sd = 0;
+      int known = 0;
+      for (const auto& v : live) {
+        const RewardArm& r = arms_[v];
+        if (!r.known) continue;
+        known_mean += r.value;
+        known_sd = std::max(known_sd, std::sqrt(r.s2 / r.n));
+        ++known;
+      }
+      if (known > 0) known_mean /= known;
+      const double unknown_sd = known_sd > 0 ? 10 * known_sd : 1;
+      for (int d = 0; d < kThompsonDraws; ++d) {
+        std::string first, second;
+        double best = -kInf, next = -kInf;
+        for (const auto& v : live) {
+          const RewardArm& r = arms_[v];
+          const double mean = r.known ? r.value : known_mean;
+          const double sd = r.known ? std::sqrt(r.s2 / r.n) : unknown_sd;
+          double x = mean + sd * StandardNormal(random_);
+          if (!high_is_better) x = -x;
+          if (x > best) {
+            second = first, next = best;
+            first = v, best = x;
+          } else if (x > next) {
+            second = v, next = x;
+          }
+        }
+        credit[first] += second.empty() ? 1.0 : 0.5;
+        if (!second.empty()) credit[second] += 0.5;
+      }
+      for (size_t i = 0; i < versions_.size(); ++i) {
+        if (std::find(live.begin(), live.end(), versions_[i]) == live.end()) continue;
+        mix[i] = 100.0 * (kExplore / static_cast<double>(live.size()) +
+                          (1 - kExplore) * credit[versions_[i]] / kThompsonDraws);
+      }
+    } else {
+      mix[0] = 100;
+    }
+    std::vector<double> w(versions_.size(), 0);
+    for (size_t i = 1; i < versions_.size(); ++i) {
+      double target = mix[i];
+      if (version_verdict_[versions_[i]] == V::kUndecided) {
+        target = std::min(target, Budget(versions_[i]));
+      }
+      w[i] = mix[i] > 0 ? Ramp(versions_[i], target) : 0;
+    }
+    Weights(w, false);
+  }
+
+  const AnalyticsInput& in_;
+  const api::Experiment& e_;
+  Random& random_;
+  const std::vector<std::string> versions_;
+  const api::Strength strength_;
+  Json prev_;
+  Json state_ = Json::object();
+  AnalyticsOutput out_;
+  int iteration_ = 0;
+  double alpha_objective_ = 0;
+  std::map<std::string, V> version_verdict_;
+  std::map<std::string, double> gamma_;
+  std::map<std::string, std::string> first_violation_, first_undecided_;
+  std::map<std::string, RewardArm> arms_;
+  std::string rollback_;
+};
+
+}  // namespace
+
+double StandardNormal(Random& random) {
+  double u1 = random.Uniform();
+  const double u2 = random.Uniform();
+  if (u1 <= 0) u1 = std::numeric_limits<double>::min();
+  return std::sqrt(-2 * std::log(u1)) * std::cos(2 * std::numbers::pi * u2);
+}
+
+AnalyticsOutput SequentialEngine::Analyze(const AnalyticsInput& input, Random& random) const {
+  Analysis analysis(input, random);
+  return analysis.Run();
+}
+
+}  // namespace iter8::analytics
