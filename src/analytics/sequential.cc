@@ -299,12 +299,33 @@ Assessment AssessQuantileObjective(const Evidence& ev, double q, std::optional<d
   a.lower = 0;
   a.upper = kInf;
   int64_t below_limit = -1;
-  for (size_t i : finite) {
-    const int64_t c = std::clamp<int64_t>(std::llround(b.cumulative[i]), 0, n);
-    const RateInterval f = RateConfidenceInterval(c, n, each, prior);
-    if (f.upper < q) a.lower = std::max(a.lower, b.upper_bounds[i]);
-    if (f.lower >= q) a.upper = std::min(a.upper, b.upper_bounds[i]);
-    if (b.upper_bounds[i] <= *up) below_limit = n - c;
+  auto count_at = [&](size_t k) {
+    return std::clamp<int64_t>(std::llround(b.cumulative[finite[k]]), 0, n);
+  };
+  // F's confidence bounds grow with the bound (cumulative counts only grow), so the last bound
+  // with UCB F < q and the first with LCB F >= q are found by binary search.
+  size_t lo_k = 0, hi_k = finite.size();  // first k with UCB F(b_k) >= q
+  while (lo_k < hi_k) {
+    const size_t mid = (lo_k + hi_k) / 2;
+    if (RateConfidenceInterval(count_at(mid), n, each, prior).upper < q) {
+      lo_k = mid + 1;
+    } else {
+      hi_k = mid;
+    }
+  }
+  if (lo_k > 0) a.lower = b.upper_bounds[finite[lo_k - 1]];
+  size_t first = 0, last = finite.size();  // first k with LCB F(b_k) >= q
+  while (first < last) {
+    const size_t mid = (first + last) / 2;
+    if (RateConfidenceInterval(count_at(mid), n, each, prior).lower >= q) {
+      last = mid;
+    } else {
+      first = mid + 1;
+    }
+  }
+  if (first < finite.size()) a.upper = b.upper_bounds[finite[first]];
+  for (size_t k = 0; k < finite.size(); ++k) {
+    if (b.upper_bounds[finite[k]] <= *up) below_limit = n - count_at(k);
   }
   const double exceed = 1 - q;
   if (below_limit < 0) {
@@ -667,8 +688,9 @@ class Analysis {
       double next = arm.s2;
       if (arm.known) {
         if (method.kind == TestMethod::kRate) {
-          const double p = std::clamp(arm.value, 0.0, 1.0);
-          next = std::max(p * (1 - p), 0.25 / std::max(arm.n, 1.0));
+          // Laplace-smoothed: a rate read as 0 or 1 from few requests must not claim ~0 variance.
+          const double p = (std::clamp(arm.value, 0.0, 1.0) * arm.n + 1) / (arm.n + 2);
+          next = p * (1 - p);
         } else if (std::optional<double> bv = acc.BatchVariance()) {
           next = std::max(*bv, 1e-12);
         }
@@ -793,7 +815,11 @@ class Analysis {
           const double da = ra.n - na, db = rb.n - nb;
           if (da >= kMinBatch && db >= kMinBatch) {
             const double d = (cur_sa - sa) / da - (cur_sb - sb) / db;
-            const double tau2 = ra.s2 / da + rb.s2 / db;
+            // Rates: the larger of the two variances for both arms (under "no difference" they
+            // are equal; the larger is the conservative choice while estimates are rough).
+            const double s2a = method.kind == TestMethod::kRate ? std::max(ra.s2, rb.s2) : ra.s2;
+            const double s2b = method.kind == TestMethod::kRate ? std::max(ra.s2, rb.s2) : rb.s2;
+            const double tau2 = s2a / da + s2b / db;
             if (tau2 > 0 && std::isfinite(d)) {
               const double omega = 1.0 / tau2;
               if (rho <= 0) rho = 10 * omega / (2 * log_inv + std::log(1 + 2 * log_inv));

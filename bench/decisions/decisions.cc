@@ -1,0 +1,692 @@
+// The decision benchmark (statistics.md 4): how often each decision rule promotes a bad
+// candidate, rolls back a good one or stays inconclusive, how fast it decides and how many
+// SLO-violating errors users see before it does, on simulated traffic with known truth.
+//
+//   build/release/bench/decisions [--grid reduced|full] [--runs N] [--threads N]
+//                                 [--csv FILE] [--markdown FILE]
+//
+// Simulation: per version, Poisson arrivals at rate x weight, Bernoulli errors, lognormal
+// latencies (sigma_log 0.6) counted into Prometheus' default buckets (5 ms ... 10 s, +Inf), a
+// latency sum, all as cumulative counters read exactly at each check (no scrape lag, no resets,
+// no missing scrapes: those robustness cells are not simulated yet). Each rule applies its own
+// traffic split for the next interval. Objectives: error rate <= 1 %, mean latency <= 500 ms,
+// p95 <= 1000 ms (a bucket bound). Baseline: 0.5 % errors, median 300 ms.
+//
+// Rules compared in the same run, each with its native cadence:
+//   classic      our ClassicEngine (iter8 v2 exactly): 15 iterations at the cell's interval,
+//                winner at the end; "+rb" adds rollback_on_failure on every objective
+//   flagger      60 s checks on the last minute, +10 per pass up to 50 then promote, rollback
+//                after 5 failed checks, no data = failed check
+//   argo         steps 20/40/60/80 % with 5-minute pauses, 1-minute background measurements,
+//                rollback when more than 3 fail, promote after the last step
+//   bayes-v1     iter8 v1-like: 60 s, Beta(0.1 + e, 0.1 + n - e) on the error rate and point
+//                estimates on latency, promote when P(all met) > 0.99, +2 points per check,
+//                roll back at the horizon without a winner
+//   sequential   our SequentialEngine (alpha 0.05), checks at the cell's interval
+// All stop at a 60-minute horizon; "inconclusive" = no decision by then (baseline kept).
+#include <algorithm>
+#include <atomic>
+#include <boost/math/special_functions/beta.hpp>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "analytics/classic.h"
+#include "analytics/sequential.h"
+#include "api/document.h"
+#include "api/load.h"
+#include "api/validate.h"
+#include "common/strings.h"
+
+namespace iter8::bench {
+namespace {
+
+constexpr double kHorizonS = 3600;
+constexpr double kErrorLimit = 0.01, kMeanLimit = 500, kP95Limit = 1000;
+constexpr double kSigmaLog = 0.6;
+const std::vector<double> kBounds = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+
+struct Truth {
+  double error_rate = 0.005;
+  double median_ms = 300;
+  double conversion = 0;  // A/B scenarios
+  double Mean() const { return median_ms * std::exp(kSigmaLog * kSigmaLog / 2); }
+};
+
+struct Scenario {
+  std::string id;
+  Truth candidate;
+  bool ab = false;
+  // Which outcome is right: "promote", "rollback", "either" (B0), "winner" (R1-R3), "none" (R0).
+  std::string correct;
+};
+
+std::vector<Scenario> Scenarios() {
+  return {
+      {"G1", {0.005, 300, 0}, false, "promote"},  {"G2", {0.008, 350, 0}, false, "promote"},
+      {"B0", {0.010, 300, 0}, false, "either"},   {"B1", {0.015, 300, 0}, false, "rollback"},
+      {"B2", {0.030, 300, 0}, false, "rollback"}, {"B3", {0.005, 400, 0}, false, "rollback"},
+      {"B4", {0.006, 320, 0}, false, "promote"},  {"R0", {0, 0, 0.05}, true, "none"},
+      {"R2", {0, 0, 0.055}, true, "winner"},      {"R3", {0, 0, 0.06}, true, "winner"},
+  };
+}
+
+double NormalCdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+
+// Cumulative counters of one version, as Prometheus would hold them.
+struct Counters {
+  double n = 0, errors = 0, sum_ms = 0, conversions = 0;
+  std::vector<double> buckets = std::vector<double>(kBounds.size(), 0);  // cumulative per bound
+
+  Counters Minus(const Counters& o) const {
+    Counters d;
+    d.n = n - o.n;
+    d.errors = errors - o.errors;
+    d.sum_ms = sum_ms - o.sum_ms;
+    d.conversions = conversions - o.conversions;
+    for (size_t i = 0; i < buckets.size(); ++i) d.buckets[i] = buckets[i] - o.buckets[i];
+    return d;
+  }
+  // Prometheus' histogram_quantile over these buckets (+Inf = n).
+  double Quantile(double q) const {
+    if (n <= 0) return NAN;
+    const double rank = q * n;
+    double below = 0, lower = 0;
+    for (size_t i = 0; i < kBounds.size(); ++i) {
+      if (buckets[i] >= rank) {
+        const double in = buckets[i] - below;
+        return in > 0 ? lower + (kBounds[i] - lower) * (rank - below) / in : kBounds[i];
+      }
+      below = buckets[i];
+      lower = kBounds[i];
+    }
+    return kBounds.back();
+  }
+  analytics::Buckets Cumulative() const {
+    analytics::Buckets b;
+    b.upper_bounds = kBounds;
+    b.upper_bounds.push_back(INFINITY);
+    b.cumulative = buckets;
+    b.cumulative.push_back(n);
+    return b;
+  }
+};
+
+// Adds `seconds` of traffic at `rate` req/s to `c`.
+void Generate(const Truth& t, double rate, double seconds, std::mt19937_64& rng, Counters* c) {
+  if (rate <= 0) return;
+  std::poisson_distribution<int64_t> arrivals(rate * seconds);
+  const int64_t n = arrivals(rng);
+  if (n == 0) return;
+  c->n += n;
+  if (t.conversion > 0) {
+    std::binomial_distribution<int64_t> conv(n, t.conversion);
+    c->conversions += conv(rng);
+    return;
+  }
+  std::binomial_distribution<int64_t> err(n, t.error_rate);
+  c->errors += err(rng);
+  // Bucket counts: a multinomial drawn as successive binomials.
+  int64_t left = n;
+  double p_left = 1, cum = 0, prev_cdf = 0;
+  for (size_t i = 0; i < kBounds.size(); ++i) {
+    const double cdf = NormalCdf((std::log(kBounds[i]) - std::log(t.median_ms)) / kSigmaLog);
+    const double p = p_left > 0 ? std::clamp((cdf - prev_cdf) / p_left, 0.0, 1.0) : 0;
+    std::binomial_distribution<int64_t> in(left, p);
+    const int64_t k = left > 0 ? in(rng) : 0;
+    left -= k;
+    cum += static_cast<double>(k);
+    c->buckets[i] += cum;
+    p_left -= cdf - prev_cdf;
+    prev_cdf = cdf;
+  }
+  // The latency sum, by the central limit theorem (n >= 1 here; exact enough for a sum).
+  const double mean = t.Mean();
+  const double var = mean * mean * (std::exp(kSigmaLog * kSigmaLog) - 1);
+  std::normal_distribution<double> sum(static_cast<double>(n) * mean,
+                                       std::sqrt(static_cast<double>(n) * var));
+  c->sum_ms += std::max(0.0, sum(rng));
+}
+
+enum class Outcome { kPromote, kRollback, kInconclusive, kWinner, kNoWinner };
+
+struct RunResult {
+  Outcome outcome = Outcome::kInconclusive;
+  double seconds = kHorizonS;
+  double candidate_requests = 0;
+  double slo_errors = 0;  // expected errors above the error-rate SLO served by the candidate
+  std::string winner;
+};
+
+// A decision rule: told the cumulative counters at each of its checks, answers with the
+// candidate weight for the next interval or a decision.
+class Rule {
+ public:
+  virtual ~Rule() = default;
+  virtual double Interval() const = 0;
+  virtual double InitialWeight() const { return 0; }
+  // Returns the candidate weight (percent) for the next interval; sets *done on a decision.
+  virtual double Check(const Counters& base, const Counters& cand, double t, bool* done,
+                       Outcome* outcome, std::string* winner) = 0;
+};
+
+bool Meets(const Counters& c) {
+  if (c.n <= 0) return false;
+  return c.errors / c.n <= kErrorLimit && c.sum_ms / c.n <= kMeanLimit &&
+         c.Quantile(0.95) <= kP95Limit;
+}
+
+// ---------------------------------------------------------------- our engines
+
+api::Experiment Build(const std::string& spec) {
+  const std::string text =
+      "apiVersion: iter8.tools/v2alpha2\nkind: Experiment\nmetadata: {name: bench}\n" + spec;
+  auto docs = api::ParseDocuments(text, "bench.yaml");
+  auto e = api::LoadExperiment((*docs)[0]);
+  if (!e.ok()) {
+    std::cerr << e.status() << "\n";
+    std::abort();
+  }
+  api::Experiment out = *e;
+  api::ApplyDefaults(&out);
+  return out;
+}
+
+std::string CanarySpec(const std::string& extra_criteria, bool rollback, const char* increment) {
+  const std::string rb = rollback ? ", rollback_on_failure: true" : "";
+  return StrCat(
+      "spec:\n  target: t\n  strategy: {testingPattern: Canary, weights: "
+      "{maxCandidateWeightIncrement: ",
+      increment, "}}\n  criteria:\n", extra_criteria,
+      "    objectives:\n"
+      "    - {metric: error-rate, upperLimit: \"0.01\"",
+      rb,
+      "}\n"
+      "    - {metric: mean-latency, upperLimit: 500",
+      rb,
+      "}\n"
+      "    - {metric: latency-95th-percentile, upperLimit: 1000",
+      rb,
+      "}\n"
+      "  versionInfo:\n    baseline: {name: base}\n    candidates: [{name: cand}]\n");
+}
+
+std::string ABSpec(const std::string& extra_criteria) {
+  return StrCat(
+      "spec:\n  target: t\n  strategy: {testingPattern: A/B, weights: "
+      "{maxCandidateWeightIncrement: 20}}\n  criteria:\n",
+      extra_criteria,
+      "    rewards: [{metric: conversion-rate, preferredDirection: High}]\n"
+      "  versionInfo:\n    baseline: {name: base}\n    candidates: [{name: cand}]\n");
+}
+
+analytics::EvidenceMap Evidence(const Counters& base, const Counters& cand, bool ab) {
+  analytics::EvidenceMap m;
+  for (const auto& [name, c] : {std::pair<std::string, const Counters*>{"base", &base},
+                                std::pair<std::string, const Counters*>{"cand", &cand}}) {
+    if (c->n <= 0) continue;
+    if (ab) {
+      m["conversion-rate"][name] = {c->conversions / c->n, c->n, std::nullopt};
+      continue;
+    }
+    m["error-rate"][name] = {c->errors / c->n, c->n, std::nullopt};
+    m["mean-latency"][name] = {c->sum_ms / c->n, c->n, c->Cumulative()};
+    m["latency-95th-percentile"][name] = {c->Quantile(0.95), c->n, c->Cumulative()};
+  }
+  return m;
+}
+
+// Runs one of our analytics engines as the controller would (state and weights carried in the
+// status between iterations).
+class EngineRule : public Rule {
+ public:
+  EngineRule(std::unique_ptr<analytics::Engine> engine, api::Experiment e, double interval,
+             int max_iterations, uint64_t seed, bool ab, bool rollback_rule)
+      : engine_(std::move(engine)),
+        e_(std::move(e)),
+        interval_(interval),
+        max_iterations_(max_iterations),
+        random_(seed),
+        ab_(ab),
+        rollback_rule_(rollback_rule) {
+    const double w = InitialWeight();
+    e_.status.current_weight_distribution = {{"base", static_cast<int32_t>(100 - w), {}},
+                                             {"cand", static_cast<int32_t>(w), {}}};
+  }
+
+  double Interval() const override { return interval_; }
+  // A canary starts at 10 % (KServe's canaryTrafficPercent), as the peers' first step does.
+  double InitialWeight() const override { return ab_ ? 50 : 10; }
+
+  double Check(const Counters& base, const Counters& cand, double, bool* done, Outcome* outcome,
+               std::string* winner) override {
+    ++iteration_;
+    const analytics::EvidenceMap ev = Evidence(base, cand, ab_);
+    api::AggregatedMetricsAnalysis agg;
+    for (const auto& [metric, versions] : ev) {
+      for (const auto& [v, x] : versions) {
+        if (x.value && std::isfinite(*x.value)) {
+          absl::StatusOr<api::Quantity> q = api::Quantity::FromDouble(*x.value);
+          if (q.ok()) agg.data[metric].data[v].value = *q;
+        }
+        if (x.count) agg.data[metric].data[v].sample_size = static_cast<int32_t>(*x.count);
+      }
+    }
+    analytics::AnalyticsOutput out = engine_->Analyze({e_, agg, &ev}, random_);
+    if (!out.state.is_null()) {
+      if (!e_.status.analysis) e_.status.analysis.emplace();
+      e_.status.analysis->extra[analytics::kSequentialStateKey] = out.state;
+    }
+    if (!out.weights.data.empty()) e_.status.current_weight_distribution = out.weights.data;
+    const auto& w = out.winner_assessment.data;
+    if (rollback_rule_) {  // the original's one-strike rollback_on_failure
+      for (const auto& [v, sat] : out.version_assessments.data) {
+        if (std::find(sat.begin(), sat.end(), false) != sat.end()) {
+          *done = true;
+          *outcome = Outcome::kRollback;
+          return 0;
+        }
+      }
+    }
+    switch (out.decision) {
+      case analytics::Decision::kPromote:
+        *done = true;
+        *outcome = ab_ ? Outcome::kWinner : Outcome::kPromote;
+        *winner = w.winner;
+        return 100;
+      case analytics::Decision::kRollback:
+        *done = true;
+        *outcome = Outcome::kRollback;
+        return 0;
+      case analytics::Decision::kEnd:
+        *done = true;
+        *outcome = ab_ ? Outcome::kNoWinner : Outcome::kRollback;
+        return 0;
+      case analytics::Decision::kContinue:
+        break;
+    }
+    if (iteration_ >= max_iterations_) {  // the classic engine's last iteration decides
+      *done = true;
+      if (ab_) {
+        *outcome = w.winner_found ? Outcome::kWinner : Outcome::kNoWinner;
+        *winner = w.winner;
+      } else {
+        *outcome = w.winner_found && w.winner == "cand" ? Outcome::kPromote : Outcome::kRollback;
+      }
+      return 0;
+    }
+    for (const auto& v : out.weights.data) {
+      if (v.name == "cand") return v.value;
+    }
+    return 0;
+  }
+
+ private:
+  std::unique_ptr<analytics::Engine> engine_;
+  api::Experiment e_;
+  double interval_;
+  int max_iterations_;
+  Mt19937Random random_;
+  bool ab_, rollback_rule_;
+  int iteration_ = 0;
+};
+
+// ---------------------------------------------------------------- peers' rules
+
+class FlaggerRule : public Rule {
+ public:
+  double Interval() const override { return 60; }
+  double Check(const Counters& base, const Counters& cand, double, bool* done, Outcome* outcome,
+               std::string*) override {
+    (void)base;
+    const Counters window = cand.Minus(last_);
+    last_ = cand;
+    if (!Meets(window)) {  // no data counts as a failed check
+      if (++failed_ >= 5) {
+        *done = true;
+        *outcome = Outcome::kRollback;
+        return 0;
+      }
+      return weight_;
+    }
+    if (weight_ >= 50) {
+      *done = true;
+      *outcome = Outcome::kPromote;
+      return 100;
+    }
+    weight_ += 10;
+    return weight_;
+  }
+  double InitialWeight() const override { return 10; }
+
+ private:
+  Counters last_;
+  double weight_ = 10;
+  int failed_ = 0;
+};
+
+class ArgoRule : public Rule {
+ public:
+  double Interval() const override { return 60; }
+  double InitialWeight() const override { return 20; }
+  double Check(const Counters&, const Counters& cand, double t, bool* done, Outcome* outcome,
+               std::string*) override {
+    const Counters window = cand.Minus(last_);
+    last_ = cand;
+    if (!Meets(window) && ++failed_ > 3) {
+      *done = true;
+      *outcome = Outcome::kRollback;
+      return 0;
+    }
+    const int step = static_cast<int>(t / 300);  // 5-minute pauses
+    if (step >= 4) {
+      *done = true;
+      *outcome = Outcome::kPromote;
+      return 100;
+    }
+    return 20.0 * (step + 1);
+  }
+
+ private:
+  Counters last_;
+  int failed_ = 0;
+};
+
+// P(p <= x) under Beta(a, b).
+double BetaCdf(double x, double a, double b) { return boost::math::ibeta(a, b, x); }
+
+class BayesV1Rule : public Rule {
+ public:
+  double Interval() const override { return 60; }
+  double Check(const Counters&, const Counters& cand, double, bool* done, Outcome* outcome,
+               std::string*) override {
+    double prob = 0;
+    if (cand.n > 0) {
+      prob = BetaCdf(kErrorLimit, 0.1 + cand.errors, 0.1 + cand.n - cand.errors);
+      const bool latency_ok =
+          cand.sum_ms / cand.n <= kMeanLimit && cand.Quantile(0.95) <= kP95Limit;
+      if (!latency_ok) prob = 0;
+    }
+    if (prob > 0.99) {
+      *done = true;
+      *outcome = Outcome::kPromote;
+      return 100;
+    }
+    // Top-1 routing on the win probability, 10 % exploration, +2 points per check at most.
+    const double target = 100 * (0.05 + 0.9 * prob);
+    weight_ = target > weight_ ? std::min(target, weight_ + 2) : target;
+    return weight_;
+  }
+  double InitialWeight() const override { return 5; }
+
+ private:
+  double weight_ = 5;
+};
+
+// ---------------------------------------------------------------- the harness
+
+struct Cell {
+  std::string rule;
+  const Scenario* scenario;
+  double rate;
+  double interval;
+};
+
+std::unique_ptr<Rule> MakeRule(const Cell& c, uint64_t seed) {
+  const int horizon_iterations = static_cast<int>(kHorizonS / c.interval);
+  if (c.rule == "classic" || c.rule == "classic+rb") {
+    const bool rb = c.rule == "classic+rb";
+    api::Experiment e =
+        Build(c.scenario->ab ? ABSpec("") : CanarySpec("", rb && !c.scenario->ab, "10"));
+    return std::make_unique<EngineRule>(std::make_unique<analytics::ClassicEngine>(), e, c.interval,
+                                        15, seed, c.scenario->ab, rb);
+  }
+  if (c.rule == "sequential") {
+    const std::string strength = "    strength: {engine: sequential, alpha: 0.05}\n";
+    api::Experiment e =
+        Build(c.scenario->ab ? ABSpec(strength) : CanarySpec(strength, false, "20"));
+    return std::make_unique<EngineRule>(std::make_unique<analytics::SequentialEngine>(), e,
+                                        c.interval, horizon_iterations + 1, seed, c.scenario->ab,
+                                        false);
+  }
+  if (c.rule == "flagger") return std::make_unique<FlaggerRule>();
+  if (c.rule == "argo") return std::make_unique<ArgoRule>();
+  return std::make_unique<BayesV1Rule>();
+}
+
+RunResult RunOnce(const Cell& c, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::unique_ptr<Rule> rule = MakeRule(c, seed);
+  Truth base;
+  if (c.scenario->ab) {
+    base.error_rate = 0;
+    base.conversion = 0.05;
+  }
+  const Truth& cand = c.scenario->candidate;
+  Counters cb, cc;
+  RunResult r;
+  double w = c.scenario->ab ? 50 : rule->InitialWeight();
+  double t = 0;
+  const double excess = std::max(0.0, cand.error_rate - kErrorLimit);
+  while (t < kHorizonS) {
+    const double dt = std::min(rule->Interval(), kHorizonS - t);
+    const double before = cc.n;
+    Generate(base, c.rate * (100 - w) / 100, dt, rng, &cb);
+    Generate(cand, c.rate * w / 100, dt, rng, &cc);
+    r.candidate_requests += cc.n - before;
+    r.slo_errors += (cc.n - before) * excess;
+    t += dt;
+    bool done = false;
+    Outcome outcome = Outcome::kInconclusive;
+    std::string winner;
+    w = rule->Check(cb, cc, t, &done, &outcome, &winner);
+    if (done) {
+      r.outcome = outcome;
+      r.seconds = t;
+      r.winner = winner;
+      return r;
+    }
+  }
+  r.outcome = c.scenario->ab ? Outcome::kNoWinner : Outcome::kInconclusive;
+  return r;
+}
+
+struct Summary {
+  int runs = 0, promote = 0, rollback = 0, inconclusive = 0, right_winner = 0, wrong_winner = 0;
+  std::vector<double> times;  // decided runs, minutes
+  double slo_errors = 0, candidate_requests = 0;
+};
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::string Pct(int k, int n) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f %%", n > 0 ? 100.0 * k / n : 0.0);
+  return buf;
+}
+
+std::string Fixed(double x, int digits = 1) {
+  if (std::isnan(x)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, x);
+  return buf;
+}
+
+int Main(int argc, char** argv) {
+  std::string grid = "reduced", csv_path, md_path;
+  int runs = 0, threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "decisions: " << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--grid") {
+      grid = next();
+    } else if (a == "--runs") {
+      runs = std::atoi(next().c_str());
+    } else if (a == "--threads") {
+      threads = std::max(1, std::atoi(next().c_str()));
+    } else if (a == "--csv") {
+      csv_path = next();
+    } else if (a == "--markdown") {
+      md_path = next();
+    } else {
+      std::cerr << "usage: decisions [--grid reduced|full] [--runs N] [--threads N] [--csv F] "
+                   "[--markdown F]\n";
+      return 2;
+    }
+  }
+  if (grid != "reduced" && grid != "full") {
+    std::cerr << "decisions: --grid must be reduced or full, not " << grid << "\n";
+    return 2;
+  }
+  if (runs <= 0) runs = grid == "full" ? 2000 : 200;
+  const std::vector<double> rates =
+      grid == "full" ? std::vector<double>{2, 20, 200, 2000} : std::vector<double>{20, 200};
+  const std::vector<double> intervals =
+      grid == "full" ? std::vector<double>{10, 20, 60} : std::vector<double>{10, 20};
+  const std::vector<Scenario> scenarios = Scenarios();
+  std::vector<Cell> cells;
+  for (const Scenario& s : scenarios) {
+    for (double rate : rates) {
+      for (double interval : intervals) {
+        std::vector<std::string> rules = {"classic", "sequential"};
+        if (!s.ab) rules = {"classic", "classic+rb", "flagger", "argo", "bayes-v1", "sequential"};
+        for (const std::string& rule : rules) {
+          // The peers' native cadence does not depend on the cell's interval: run them once.
+          const bool native = rule == "flagger" || rule == "argo" || rule == "bayes-v1";
+          if (native && interval != intervals.front()) continue;
+          cells.push_back({rule, &s, rate, native ? 60 : interval});
+        }
+      }
+    }
+  }
+  std::vector<Summary> results(cells.size());
+  std::atomic<size_t> next_job{0};
+  const size_t jobs = cells.size() * static_cast<size_t>(runs);
+  std::mutex mu;
+  auto worker = [&]() {
+    for (;;) {
+      const size_t j = next_job.fetch_add(1);
+      if (j >= jobs) return;
+      const size_t cell = j / static_cast<size_t>(runs);
+      const uint64_t run = j % static_cast<size_t>(runs);
+      const Cell& c = cells[cell];
+      const uint64_t seed =
+          std::hash<std::string>{}(StrCat(c.scenario->id, "/", c.rate, "/", c.interval)) ^
+          (run * 0x9e3779b97f4a7c15ULL);
+      const RunResult r = RunOnce(c, seed);
+      std::lock_guard<std::mutex> lock(mu);
+      Summary& s = results[cell];
+      ++s.runs;
+      switch (r.outcome) {
+        case Outcome::kPromote:
+          ++s.promote;
+          break;
+        case Outcome::kRollback:
+          ++s.rollback;
+          break;
+        case Outcome::kInconclusive:
+        case Outcome::kNoWinner:
+          ++s.inconclusive;
+          break;
+        case Outcome::kWinner:
+          if (r.winner == "cand" && c.scenario->correct == "winner") {
+            ++s.right_winner;
+          } else {
+            ++s.wrong_winner;
+          }
+          break;
+      }
+      if (r.outcome != Outcome::kInconclusive && r.outcome != Outcome::kNoWinner) {
+        s.times.push_back(r.seconds / 60);
+      }
+      s.slo_errors += r.slo_errors;
+      s.candidate_requests += r.candidate_requests;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) pool.emplace_back(worker);
+  for (auto& th : pool) th.join();
+
+  std::ofstream csv;
+  if (!csv_path.empty()) {
+    csv.open(csv_path);
+    csv << "rule,scenario,rate,interval,runs,promote,rollback,inconclusive,right_winner,"
+           "wrong_winner,median_minutes,mean_slo_errors,mean_candidate_requests\n";
+  }
+  std::string md = StrCat("Decision benchmark, grid ", grid, ", ", runs,
+                          " runs per cell (statistics.md 4). FP = false promotion, FR = false "
+                          "rollback, inc. = inconclusive at 60 min; time = median minutes to a "
+                          "decision; SLO-err = mean expected errors above the 1 % SLO served by "
+                          "the candidate before the decision.\n\n");
+  for (double rate : rates) {
+    for (double interval : intervals) {
+      md += StrCat("### ", rate, " req/s, ", interval,
+                   " s interval (peers: their native 60 s)\n\n"
+                   "| scenario | rule | promote | rollback | inc. | time | SLO-err | verdict |\n"
+                   "|---|---|---|---|---|---|---|---|\n");
+      for (size_t i = 0; i < cells.size(); ++i) {
+        const Cell& c = cells[i];
+        if (c.rate != rate) continue;
+        const bool native = c.interval == 60 && interval != 60;
+        if (!native && c.interval != interval) continue;
+        const Summary& s = results[i];
+        const std::string& want = c.scenario->correct;
+        std::string verdict;
+        if (want == "promote") verdict = "FR " + Pct(s.rollback, s.runs);
+        if (want == "rollback") verdict = "FP " + Pct(s.promote, s.runs);
+        if (want == "either") {
+          verdict = "FP " + Pct(s.promote, s.runs) + ", FR " + Pct(s.rollback, s.runs);
+        }
+        if (want == "winner") verdict = "right winner " + Pct(s.right_winner, s.runs);
+        if (want == "none") verdict = "false winner " + Pct(s.wrong_winner, s.runs);
+        if (c.scenario->ab) {
+          md +=
+              StrCat("| ", c.scenario->id, " | ", c.rule, " | ", Pct(s.right_winner, s.runs), " | ",
+                     Pct(s.wrong_winner, s.runs), " (wrong winner) | ", Pct(s.inconclusive, s.runs),
+                     " | ", Fixed(Median(s.times)), " | - | ", verdict, " |\n");
+        } else {
+          md += StrCat("| ", c.scenario->id, " | ", c.rule, " | ", Pct(s.promote, s.runs), " | ",
+                       Pct(s.rollback, s.runs), " | ", Pct(s.inconclusive, s.runs), " | ",
+                       Fixed(Median(s.times)), " | ", Fixed(s.slo_errors / s.runs), " | ", verdict,
+                       " |\n");
+        }
+        if (csv.is_open()) {
+          csv << c.rule << "," << c.scenario->id << "," << c.rate << "," << c.interval << ","
+              << s.runs << "," << s.promote << "," << s.rollback << "," << s.inconclusive << ","
+              << s.right_winner << "," << s.wrong_winner << "," << Fixed(Median(s.times), 2) << ","
+              << Fixed(s.slo_errors / s.runs, 2) << "," << Fixed(s.candidate_requests / s.runs, 0)
+              << "\n";
+        }
+      }
+      md += "\n";
+    }
+  }
+  std::cout << md;
+  if (!md_path.empty()) std::ofstream(md_path) << md;
+  return 0;
+}
+
+}  // namespace
+}  // namespace iter8::bench
+
+int main(int argc, char** argv) { return iter8::bench::Main(argc, argv); }
