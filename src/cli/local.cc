@@ -446,6 +446,163 @@ int RunReport(const ReportOptions& options, IoStreams io) {
   return kExitOk;
 }
 
+int RunReplay(const ReplayOptions& options, IoStreams io) {
+  if (!options.output.empty() && options.output != "json") {
+    io.err << "Error: -o must be json, not \"" << options.output << "\"\n";
+    return kExitUsage;
+  }
+  if (options.engine != "classic" && options.engine != "sequential") {
+    io.err << "Error: --engine must be classic or sequential, not \"" << options.engine << "\"\n";
+    return kExitUsage;
+  }
+  if (options.alpha < 0 || options.alpha > 0.5) {
+    io.err << "Error: --alpha must be in (0, 0.5]\n";
+    return kExitUsage;
+  }
+  std::unique_ptr<store::SqliteStore> s = OpenOrReport(options.db, io);
+  if (!s) return kExitFailure;
+  const std::string ns = Ns(options.namespace_);
+  absl::StatusOr<Json> stored = s->Get({"Experiment", ns, options.name});
+  if (!stored.ok()) {
+    io.err << "Error: experiment \"" << ns << "/" << options.name << "\" not found in "
+           << DatabasePath(options.db) << "\n";
+    return kExitFailure;
+  }
+  absl::StatusOr<api::Experiment> loaded = api::LoadExperiment(*stored, "store");
+  if (!loaded.ok()) {
+    io.err << "Error: " << loaded.status().message() << "\n";
+    return kExitFailure;
+  }
+  absl::StatusOr<std::vector<Json>> records = s->Records(ns, options.name);
+  if (!records.ok()) {
+    io.err << "Error: " << records.status().message() << "\n";
+    return kExitFailure;
+  }
+  if (records->empty()) {
+    io.err << "Error: " << ns << "/" << options.name << " has no decision records to replay\n";
+    return kExitFailure;
+  }
+  // The experiment as it started (metrics resolved, no analysis), with the chosen engine.
+  api::Experiment e = *loaded;
+  api::ApplyDefaults(&e);
+  if (!e.spec.criteria) e.spec.criteria.emplace();
+  Json& strength = e.spec.criteria->strength;
+  if (!strength.is_object()) strength = Json::object();
+  strength["engine"] = options.engine;
+  if (options.alpha > 0) strength["alpha"] = options.alpha;
+  api::ExperimentStatus fresh;
+  fresh.metrics = e.status.metrics;
+  e.status = std::move(fresh);
+  const analytics::Engine& engine = engine::SelectEngine(e);
+  Mt19937Random random(options.seed);
+
+  Json out = Json::array();
+  std::string first_decision;
+  int decided_at = 0;
+  for (const Json& r : *records) {
+    absl::StatusOr<engine::MetricValues> values = engine::ValuesFromRecord(r);
+    if (!values.ok()) {
+      io.err << "Error: iteration " << r.value("iteration", 0) << ": " << values.status().message()
+             << "\n";
+      return kExitFailure;
+    }
+    // The split that was really in place during this iteration.
+    e.status.current_weight_distribution.clear();
+    const Json before = r.value("weightsBefore", Json::object());
+    for (const auto& [v, w] : before.items()) {
+      if (w.is_number_integer())
+        e.status.current_weight_distribution.push_back({v, w.get<int32_t>(), {}});
+    }
+    const analytics::EvidenceMap evidence = engine::EvidenceFromValues(e, *values);
+    api::AggregatedMetricsAnalysis agg;
+    for (const auto& [metric, versions] : *values) {
+      for (const auto& [v, mv] : versions) {
+        api::AggregatedMetricsVersionData& d = agg.data[metric].data[v];
+        if (mv.value && std::isfinite(*mv.value)) {
+          absl::StatusOr<api::Quantity> q = api::Quantity::FromDouble(*mv.value);
+          if (q.ok()) d.value = *q;
+        }
+        if (mv.sample_size && *mv.sample_size >= 0 && *mv.sample_size <= 2147483647.0) {
+          d.sample_size = static_cast<int32_t>(*mv.sample_size);
+        }
+      }
+    }
+    analytics::AnalyticsOutput a = engine.Analyze({e, agg, &evidence}, random);
+    if (!e.status.analysis) e.status.analysis.emplace();
+    if (!a.state.is_null()) e.status.analysis->extra[analytics::kSequentialStateKey] = a.state;
+    static constexpr const char* kDecision[] = {"continue", "promote", "rollback", "end"};
+    const std::string decision = kDecision[static_cast<int>(a.decision)];
+    const auto& w = a.winner_assessment.data;
+    std::string reason = a.reason;
+    if (reason.empty()) reason = w.winner_found ? StrCat("winner ", w.winner) : "no winner yet";
+    Json weights = Json::object();
+    for (const auto& v : a.weights.data) weights[v.name] = v.value;
+    const int iteration = r.value("iteration", 0);
+    if (first_decision.empty() && a.decision != analytics::Decision::kContinue) {
+      first_decision = StrCat(decision, " (", reason, ")");
+      decided_at = iteration;
+    }
+    // The classic engine decides by rollback_on_failure at any iteration, else by the winner of
+    // the last one.
+    if (options.engine == "classic" && first_decision.empty()) {
+      if (std::optional<std::string> unmet =
+              engine::UnmetRollbackObjective(e, a.version_assessments)) {
+        first_decision = StrCat("rollback (", *unmet, ")");
+        decided_at = iteration;
+      } else if (&r == &records->back()) {
+        const std::string baseline = e.spec.version_info ? e.spec.version_info->baseline.name : "";
+        first_decision = w.winner_found && w.winner != baseline
+                             ? StrCat("promote ", w.winner, " (winner at the last iteration)")
+                             : "keep the baseline (no other winner at the last iteration)";
+        decided_at = iteration;
+      }
+    }
+    Json row = {{"iteration", iteration},
+                {"recorded",
+                 {{"decision", r.value("decision", "")},
+                  {"why", r.value("why", "")},
+                  {"winner", r.value("winner", Json(nullptr))}}},
+                {"replayed",
+                 {{"engine", options.engine},
+                  {"decision", decision},
+                  {"why", reason},
+                  {"winner", w.winner_found ? Json(w.winner) : Json(nullptr)},
+                  {"weights", weights}}}};
+    if (!a.state.is_null()) row["replayed"]["verdicts"] = a.state.value("versions", Json::object());
+    out.push_back(std::move(row));
+  }
+  if (options.output == "json") {
+    io.out << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  io.out << "Replay of " << ns << "/" << options.name << " with the " << options.engine
+         << " engine over " << records->size() << " recorded iterations\n";
+  for (const Json& row : out) {
+    const Json& rec = row["recorded"];
+    const Json& rep = row["replayed"];
+    io.out << "iteration " << row["iteration"].get<int>() << "\n"
+           << "  recorded: " << rec["decision"].get<std::string>() << "; "
+           << rec["why"].get<std::string>() << "\n"
+           << "  " << options.engine << ": " << rep["decision"].get<std::string>() << "; "
+           << rep["why"].get<std::string>();
+    std::string w;
+    for (const auto& [v, x] : rep["weights"].items()) w += StrCat(" ", v, "=", x.dump());
+    if (!w.empty()) io.out << "; weights" << w;
+    io.out << "\n";
+  }
+  const engine::Outcome outcome = engine::ExperimentOutcome(*loaded);
+  io.out << "recorded outcome: " << engine::ToString(outcome) << " after "
+         << loaded->status.completed_iterations.value_or(0) << " iterations\n";
+  if (decided_at > 0) {
+    io.out << options.engine << " would have decided at iteration " << decided_at << ": "
+           << first_decision << "\n";
+  } else {
+    io.out << options.engine << " would not have decided: inconclusive on this evidence "
+           << "(the baseline is kept)\n";
+  }
+  return kExitOk;
+}
+
 int RunVerb(const VerbOptions& options, IoStreams io) {
   static const std::map<std::string, std::pair<const char*, const char*>> kVerbs = {
       {"pause", {engine::kAnnotationPause, "true"}},

@@ -80,6 +80,23 @@ struct ReportOptions {
 };
 int RunReport(const ReportOptions& options, IoStreams io);
 
+// `iter8 replay NAME --engine classic|sequential [--alpha A]`: runs an analytics engine again
+// over the values a finished (or running) experiment recorded, iteration by iteration, and
+// shows what it would have decided next to what was decided. The traffic that produced the
+// values cannot be replayed, so each iteration sees the split that was really in place; the
+// engine's own weights are shown, not applied. Exit 0; 1 when the experiment or its records
+// cannot be read.
+struct ReplayOptions {
+  std::string name;
+  std::string namespace_;
+  std::string engine = "sequential";
+  double alpha = 0;    // 0: the experiment's (or the default)
+  std::string output;  // "" or json
+  std::string db;
+  uint64_t seed = 0;
+};
+int RunReplay(const ReplayOptions& options, IoStreams io);
+
 struct VerbOptions {
   std::string verb;  // pause | resume | abort | retry | approve
   std::string name;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <tuple>
 
@@ -42,8 +43,8 @@ ExperimentCondition* FindCondition(ExperimentStatus* s, std::string_view type) {
 
 // "objective i (metric) with rollback_on_failure is not met by version v" for the first such
 // objective in `assessments`, every version including the baseline (spec.md 1.4); `e` defaulted.
-std::optional<std::string> UnmetRollbackObjective(const Experiment& e,
-                                                  const api::VersionAssessmentAnalysis& a) {
+std::optional<std::string> UnmetRollbackObjectiveImpl(const Experiment& e,
+                                                      const api::VersionAssessmentAnalysis& a) {
   if (!e.spec.criteria) return std::nullopt;
   const auto& objectives = e.spec.criteria->objectives;
   for (size_t i = 0; i < objectives.size(); ++i) {
@@ -235,7 +236,6 @@ class Stepper {
   bool AcquireTarget();
   void DoIteration();
   void FinishExperiment();
-  analytics::EvidenceMap Evidence(const std::vector<std::string>& versions) const;
 
   Experiment e_;  // defaulted copy
   const Observations& obs_;
@@ -469,23 +469,6 @@ bool Stepper::AcquireTarget() {
   return false;  // the status write wakes us
 }
 
-Json ValuesRecord(const MetricValues& values) {
-  Json out = Json::object();
-  for (const auto& [metric, versions] : values) {
-    Json& m = out[metric];
-    m = Json::object();
-    for (const auto& [version, v] : versions) {
-      Json entry = Json::object();
-      if (v.value) entry["value"] = *v.value;
-      if (v.sample_size) entry["sampleSize"] = *v.sample_size;
-      if (!v.error.empty()) entry["error"] = v.error;
-      if (!v.request.empty()) entry["request"] = v.request;
-      m[version] = std::move(entry);
-    }
-  }
-  return out;
-}
-
 Json WeightsRecord(const std::vector<api::VersionWeight>& w) {
   Json out = Json::object();
   for (const auto& v : w) out[v.name] = v.value;
@@ -594,7 +577,7 @@ void Stepper::DoIteration() {
   Experiment for_analytics = e_;
   for_analytics.status = MutableStatus();
   const analytics::Engine& engine = SelectEngine(e_);
-  const analytics::EvidenceMap evidence = Evidence(versions);
+  const analytics::EvidenceMap evidence = EvidenceFromValues(for_analytics, *obs_.values);
   analytics::AnalyticsOutput out = engine.Analyze({for_analytics, agg, &evidence}, random_);
   const bool sequential = !out.state.is_null();
 
@@ -629,7 +612,7 @@ void Stepper::DoIteration() {
   // certified violation, and then takes the candidates' traffic away at once.
   std::optional<std::string> unmet;
   if (!sequential) {
-    unmet = UnmetRollbackObjective(e_, *analysis.version_assessments);
+    unmet = UnmetRollbackObjectiveImpl(e_, *analysis.version_assessments);
   } else if (out.decision == analytics::Decision::kRollback) {
     unmet = out.reason;
   }
@@ -742,41 +725,6 @@ void Stepper::DoIteration() {
   result_.requeue_after = done >= total || MutableStatus().extra.contains(kStatusDecided)
                               ? absl::ZeroDuration()
                               : last_update + interval - kIterationSlack - now_;
-}
-
-// The counts behind each value for the analytics engine: a value without its own sample size
-// takes the one of its metric's sampleSize metric, else the experiment's requestCount metric.
-analytics::EvidenceMap Stepper::Evidence(const std::vector<std::string>& versions) const {
-  analytics::EvidenceMap out;
-  auto value_of = [&](const std::string& ref, const std::string& v) -> std::optional<double> {
-    if (ref.empty()) return std::nullopt;
-    const std::string want = ResolveMetricReference(ref, e_.metadata.namespace_);
-    for (const api::MetricInfo& other : result_.status.metrics) {
-      if (ResolveMetricReference(other.name, e_.metadata.namespace_) != want) continue;
-      auto m = obs_.values->find(other.name);
-      if (m == obs_.values->end()) return std::nullopt;
-      auto it = m->second.find(v);
-      if (it == m->second.end()) return std::nullopt;
-      return it->second.value;
-    }
-    return std::nullopt;
-  };
-  for (const api::MetricInfo& mi : result_.status.metrics) {
-    auto values = obs_.values->find(mi.name);
-    if (values == obs_.values->end()) continue;
-    for (const std::string& v : versions) {
-      auto it = values->second.find(v);
-      if (it == values->second.end() || !it->second.value) continue;
-      analytics::Evidence ev;
-      ev.value = it->second.value;
-      ev.count = it->second.sample_size;
-      if (!ev.count) ev.count = value_of(mi.metric_obj.spec.sample_size, v);
-      if (!ev.count && e_.spec.criteria) ev.count = value_of(e_.spec.criteria->request_count, v);
-      ev.buckets = it->second.buckets;
-      out[mi.name][v] = std::move(ev);
-    }
-  }
-  return out;
 }
 
 void Stepper::FinishExperiment() {
@@ -955,7 +903,7 @@ Outcome ExperimentOutcome(const api::Experiment& e) {
   if (!sequential && s.analysis && s.analysis->version_assessments) {
     api::Experiment defaulted = e;
     api::ApplyDefaults(&defaulted);
-    if (UnmetRollbackObjective(defaulted, *s.analysis->version_assessments)) {
+    if (UnmetRollbackObjectiveImpl(defaulted, *s.analysis->version_assessments)) {
       return Outcome::kRolledBack;
     }
   }
@@ -964,6 +912,109 @@ Outcome ExperimentOutcome(const api::Experiment& e) {
                  s.version_recommended_for_promotion == e.spec.version_info->baseline.name
              ? Outcome::kBaselineKept
              : Outcome::kPromoted;
+}
+
+std::optional<std::string> UnmetRollbackObjective(const api::Experiment& experiment,
+                                                  const api::VersionAssessmentAnalysis& a) {
+  return UnmetRollbackObjectiveImpl(experiment, a);
+}
+
+analytics::EvidenceMap EvidenceFromValues(const api::Experiment& e, const MetricValues& values) {
+  analytics::EvidenceMap out;
+  auto value_of = [&](const std::string& ref, const std::string& v) -> std::optional<double> {
+    if (ref.empty()) return std::nullopt;
+    const std::string want = ResolveMetricReference(ref, e.metadata.namespace_);
+    for (const api::MetricInfo& other : e.status.metrics) {
+      if (ResolveMetricReference(other.name, e.metadata.namespace_) != want) continue;
+      auto m = values.find(other.name);
+      if (m == values.end()) return std::nullopt;
+      auto it = m->second.find(v);
+      if (it == m->second.end()) return std::nullopt;
+      return it->second.value;
+    }
+    return std::nullopt;
+  };
+  for (const api::MetricInfo& mi : e.status.metrics) {
+    auto metric = values.find(mi.name);
+    if (metric == values.end()) continue;
+    for (const std::string& v : api::VersionNames(e.spec)) {
+      auto it = metric->second.find(v);
+      if (it == metric->second.end() || !it->second.value) continue;
+      analytics::Evidence ev;
+      ev.value = it->second.value;
+      ev.count = it->second.sample_size;
+      if (!ev.count) ev.count = value_of(mi.metric_obj.spec.sample_size, v);
+      if (!ev.count && e.spec.criteria) ev.count = value_of(e.spec.criteria->request_count, v);
+      ev.buckets = it->second.buckets;
+      out[mi.name][v] = std::move(ev);
+    }
+  }
+  return out;
+}
+
+Json ValuesRecord(const MetricValues& values) {
+  Json out = Json::object();
+  for (const auto& [metric, versions] : values) {
+    Json& m = out[metric];
+    m = Json::object();
+    for (const auto& [version, v] : versions) {
+      Json entry = Json::object();
+      if (v.value) entry["value"] = *v.value;
+      if (v.sample_size) entry["sampleSize"] = *v.sample_size;
+      if (v.buckets && !v.buckets->upper_bounds.empty()) {
+        // JSON has no infinity: the finite bounds, and one more count for +Inf.
+        Json bounds = Json::array();
+        for (double b : v.buckets->upper_bounds) {
+          if (std::isfinite(b)) bounds.push_back(b);
+        }
+        entry["buckets"] = {{"bounds", bounds}, {"cumulative", v.buckets->cumulative}};
+      }
+      if (!v.error.empty()) entry["error"] = v.error;
+      if (!v.request.empty()) entry["request"] = v.request;
+      m[version] = std::move(entry);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<MetricValues> ValuesFromRecord(const Json& record) {
+  MetricValues out;
+  const Json values = record.value("values", Json::object());
+  if (!values.is_object()) return absl::InvalidArgumentError("record: values is not an object");
+  for (const auto& [metric, versions] : values.items()) {
+    if (!versions.is_object()) {
+      return absl::InvalidArgumentError(StrCat("record: values/", metric, " is not an object"));
+    }
+    for (const auto& [version, entry] : versions.items()) {
+      MetricValue mv;
+      if (entry.contains("value") && entry["value"].is_number()) mv.value = entry["value"];
+      if (entry.contains("sampleSize") && entry["sampleSize"].is_number()) {
+        mv.sample_size = entry["sampleSize"];
+      }
+      mv.error = entry.value("error", std::string());
+      mv.request = entry.value("request", std::string());
+      if (entry.contains("buckets") && entry["buckets"].is_object()) {
+        const Json& b = entry["buckets"];
+        analytics::Buckets buckets;
+        try {
+          buckets.upper_bounds = b.at("bounds").get<std::vector<double>>();
+          buckets.cumulative = b.at("cumulative").get<std::vector<double>>();
+        } catch (const Json::exception& ex) {
+          return absl::InvalidArgumentError(
+              StrCat("record: values/", metric, "/", version, "/buckets: ", ex.what()));
+        }
+        buckets.upper_bounds.push_back(std::numeric_limits<double>::infinity());
+        if (buckets.upper_bounds.size() != buckets.cumulative.size()) {
+          return absl::InvalidArgumentError(
+              StrCat("record: values/", metric, "/", version,
+                     "/buckets: one more count than bounds expected"));
+        }
+        mv.buckets = std::move(buckets);
+      }
+      out[metric][version] = std::move(mv);
+    }
+  }
+  return out;
 }
 
 const analytics::Engine& SelectEngine(const api::Experiment& experiment) {

@@ -226,6 +226,21 @@ enum class Outcome { kRunning, kPromoted, kBaselineKept, kRolledBack, kFailed, k
 std::string_view ToString(Outcome outcome);
 Outcome ExperimentOutcome(const api::Experiment& experiment);
 
+// The counts behind each value for the analytics engine (`experiment` with status.metrics): a
+// value without its own sample size takes the one of its metric's sampleSize metric, else the
+// experiment's requestCount metric; latency buckets are passed on.
+analytics::EvidenceMap EvidenceFromValues(const api::Experiment& experiment,
+                                          const MetricValues& values);
+
+// The classic rule: the first objective with rollback_on_failure that some version does not
+// meet in `assessments`, described; nullopt when none (spec.md 4.6).
+std::optional<std::string> UnmetRollbackObjective(
+    const api::Experiment& experiment, const api::VersionAssessmentAnalysis& assessments);
+
+// A decision record's `values` and back (buckets included), for `iter8 replay`.
+api::Json ValuesRecord(const MetricValues& values);
+absl::StatusOr<MetricValues> ValuesFromRecord(const api::Json& record);
+
 // The analytics engine an experiment asks for through spec.criteria.strength (absent = classic).
 const analytics::Engine& SelectEngine(const api::Experiment& experiment);
 

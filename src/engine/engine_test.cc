@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <limits>
 
 #include "api/document.h"
 #include "api/load.h"
@@ -828,6 +829,40 @@ TEST(EngineTest, SequentialEngineIsInconclusiveWithoutEnoughEvidence) {
   EXPECT_EQ(w.records.back()["why"], "undecided: canary on error-rate");
   // Never promoted on undecided evidence; the canary kept the floor weight.
   EXPECT_EQ(w.weights.at("canary"), 10);
+}
+
+TEST(EngineTest, RecordValuesRoundTripWithBuckets) {
+  MetricValues values;
+  MetricValue& mv = values["latency-95th-percentile"]["canary"];
+  mv.value = 12.5;
+  mv.sample_size = 40;
+  mv.request = "builtin latency-95th-percentile of canary";
+  mv.buckets =
+      analytics::Buckets{{5, 10, 25, std::numeric_limits<double>::infinity()}, {3, 20, 39, 40}};
+  values["error-rate"]["default"].error = "connection refused";
+  const api::Json record = {{"values", ValuesRecord(values)}};
+  // JSON has no infinity: finite bounds and one more cumulative count.
+  EXPECT_EQ(record["values"]["latency-95th-percentile"]["canary"]["buckets"]["bounds"].size(), 3u);
+  absl::StatusOr<MetricValues> back = ValuesFromRecord(record);
+  ASSERT_TRUE(back.ok()) << back.status();
+  const MetricValue& b = back->at("latency-95th-percentile").at("canary");
+  EXPECT_EQ(b.value, 12.5);
+  EXPECT_EQ(b.sample_size, 40);
+  ASSERT_TRUE(b.buckets);
+  EXPECT_EQ(b.buckets->upper_bounds, mv.buckets->upper_bounds);
+  EXPECT_EQ(b.buckets->cumulative, mv.buckets->cumulative);
+  EXPECT_EQ(back->at("error-rate").at("default").error, "connection refused");
+  EXPECT_FALSE(back->at("error-rate").at("default").value);
+
+  api::Json bad = record;
+  bad["values"]["latency-95th-percentile"]["canary"]["buckets"]["cumulative"] = {1, 2};
+  EXPECT_EQ(ValuesFromRecord(bad).status().message(),
+            "record: values/latency-95th-percentile/canary/buckets: one more count than bounds "
+            "expected");
+  bad["values"]["latency-95th-percentile"]["canary"]["buckets"]["bounds"] = "x";
+  EXPECT_FALSE(ValuesFromRecord(bad).ok());
+  bad["values"]["error-rate"] = 7;
+  EXPECT_FALSE(ValuesFromRecord(bad).ok());
 }
 
 // ---------------------------------------------------------------- helpers

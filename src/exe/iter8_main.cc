@@ -80,6 +80,18 @@ int main(int argc, char** argv) {
   rep->add_option("-o,--output", report.output, "json");
   rep->add_option("--db", report.db, "local store (default: $ITER8_DB, else ./iter8.db)");
 
+  ReplayOptions replay;
+  CLI::App* rpl = app.add_subcommand(
+      "replay", "Run an analytics engine again over an experiment's recorded metric values");
+  rpl->add_option("name", replay.name, "experiment name")->required();
+  rpl->add_option("-n,--namespace", replay.namespace_, "namespace (default: default)");
+  rpl->add_option("--engine", replay.engine, "classic or sequential (default sequential)");
+  rpl->add_option("--alpha", replay.alpha, "error budget of the sequential engine")
+      ->check(CLI::Range(0.000001, 0.5));
+  rpl->add_option("--seed", replay.seed, "random seed (classic weights, Thompson sampling)");
+  rpl->add_option("-o,--output", replay.output, "json");
+  rpl->add_option("--db", replay.db, "local store (default: $ITER8_DB, else ./iter8.db)");
+
   VerbOptions verb;
   std::vector<CLI::App*> verbs;
   for (const char* name : {"pause", "resume", "abort", "retry", "approve"}) {
@@ -174,6 +186,7 @@ int main(int argc, char** argv) {
   if (del->parsed()) return RunApply(remove, io);
   if (g->parsed()) return RunGet(get, io);
   if (rep->parsed()) return RunReport(report, io);
+  if (rpl->parsed()) return RunReplay(replay, io);
   for (CLI::App* cmd : verbs) {
     if (cmd->parsed()) {
       verb.verb = cmd->get_name();

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -71,6 +72,33 @@ TEST(QuickstartTest, KeepsTheExperimentInANamedStore) {
   Result report = Iter8("report quickstart --db " + db, dir.path());
   EXPECT_EQ(report.code, 0) << report.output;
   EXPECT_NE(report.output.find("shift traffic"), std::string::npos) << report.output;
+
+  // Replaying the records with the engine that made them reproduces its winners; the
+  // sequential engine, on 4 seconds of traffic, certifies nothing and says so.
+  Result classic = Iter8("replay quickstart --engine classic -o json --db " + db, dir.path());
+  ASSERT_EQ(classic.code, 0) << classic.output;
+  const nlohmann::json rows = nlohmann::json::parse(classic.output);
+  ASSERT_EQ(rows.size(), 4u) << classic.output;
+  for (const nlohmann::json& row : rows) {
+    EXPECT_EQ(row["recorded"]["winner"], row["replayed"]["winner"]) << row.dump();
+  }
+  classic = Iter8("replay quickstart --engine classic --db " + db, dir.path());
+  EXPECT_NE(classic.output.find("recorded outcome: promoted after 4 iterations"), std::string::npos)
+      << classic.output;
+  EXPECT_NE(classic.output.find("classic would have decided at iteration 4: promote canary"),
+            std::string::npos)
+      << classic.output;
+  Result sequential = Iter8("replay quickstart --db " + db, dir.path());
+  EXPECT_EQ(sequential.code, 0) << sequential.output;
+  EXPECT_NE(sequential.output.find("sequential: continue; undecided: canary"), std::string::npos)
+      << sequential.output;
+  EXPECT_NE(sequential.output.find("sequential would not have decided: inconclusive"),
+            std::string::npos)
+      << sequential.output;
+  Result missing = Iter8("replay nosuch --db " + db, dir.path());
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.output.find("experiment \"default/nosuch\" not found"), std::string::npos)
+      << missing.output;
 }
 
 // The sequential engine ends the experiment as soon as the outcome is certified: a good canary
