@@ -211,8 +211,76 @@ Assessment AssessRate(const Evidence& ev, std::optional<double> up, std::optiona
   return a;
 }
 
+// The strict variant (statistics.md 3.4): latencies bounded by B = maxLatency; the variance
+// process bounded from this iteration's bucket counts around the predictable mean of the data
+// before it; polynomial-stitched sub-gamma boundary u(V). S = T - L N; SATISFIES "mean <= L"
+// when S <= -u, VIOLATES when S >= u.
+Assessment AssessMeanStrict(const Evidence& ev, std::optional<double> up, std::optional<double> lo,
+                            const Json& previous_acc, const Context& cx) {
+  Assessment a;
+  a.acc = previous_acc;
+  const double cap = *cx.strength.max_latency;
+  if (!ev.count || !ev.buckets || ev.buckets->upper_bounds.empty()) {
+    a.note = "strict means need the count and the histogram buckets behind the value";
+    return a;
+  }
+  const Buckets& b = *ev.buckets;
+  const double n = std::max(0.0, *ev.count);
+  const double total = n > 0 ? *ev.value * n : 0;
+  double prev_n = Num(previous_acc, "n"), prev_sum = Num(previous_acc, "sum");
+  double vbar = Num(previous_acc, "vbar");
+  std::vector<double> prev_cum;
+  if (previous_acc.is_object() && previous_acc.contains("cum") && previous_acc["cum"].is_array()) {
+    prev_cum = previous_acc["cum"].get<std::vector<double>>();
+  }
+  if (prev_cum.size() != b.cumulative.size() || n < prev_n) {  // first look, or a reset
+    if (n < prev_n) a.note = "counts went down (counter reset): evidence restarted";
+    prev_cum.assign(b.cumulative.size(), 0);
+    if (n < prev_n) prev_n = prev_sum = vbar = 0;
+  }
+  const double centre = prev_n > 0 ? std::clamp(prev_sum / prev_n, 0.0, cap) : cap / 2;
+  double lower_bound = 0, below_prev = 0, below_now = 0;
+  for (size_t i = 0; i < b.upper_bounds.size(); ++i) {
+    const double hi = std::isinf(b.upper_bounds[i]) ? cap : std::min(b.upper_bounds[i], cap);
+    const double in = std::max(0.0, (b.cumulative[i] - below_now) - (prev_cum[i] - below_prev));
+    below_now = b.cumulative[i];
+    below_prev = prev_cum[i];
+    const double lo_i = std::min(lower_bound, cap);
+    vbar += in * std::max((lo_i - centre) * (lo_i - centre), (hi - centre) * (hi - centre));
+    lower_bound = hi;
+  }
+  Json acc = {{"n", n}, {"sum", total}, {"vbar", vbar}, {"cum", b.cumulative}};
+  a.acc = acc;
+  a.n = n;
+  if (n <= 0) {
+    a.note = "no observations yet";
+    a.gamma = up ? kInf : 0;
+    return a;
+  }
+  const double limit = std::abs(up ? *up : lo ? *lo : *ev.value);
+  const double v_min = std::max(limit * limit, 1e-12) * std::max(1.0, cx.strength.n_opt / 10);
+  const double u = StitchingBoundary(vbar, v_min, cap, cx.alpha);
+  a.lower = (total - u) / n;
+  a.upper = (total + u) / n;
+  bool sat = true, viol = false;
+  if (up) {
+    sat = total - *up * n <= -u;
+    viol = total - *up * n >= u;
+    if (*up > 0) a.gamma = std::max(0.0, (a.upper - *up) / *up);
+  }
+  if (lo) {
+    sat = sat && total - *lo * n >= u;
+    viol = viol || total - *lo * n <= -u;
+  }
+  a.verdict = viol ? V::kViolates : sat ? V::kSatisfies : V::kUndecided;
+  return a;
+}
+
 Assessment AssessMean(const Evidence& ev, std::optional<double> up, std::optional<double> lo,
                       const Json& previous_acc, const Context& cx) {
+  if (cx.strength.strict && cx.strength.max_latency) {
+    return AssessMeanStrict(ev, up, lo, previous_acc, cx);
+  }
   Assessment a;
   MeanAcc acc = MeanAcc::From(previous_acc);
   if (!ev.count) {

@@ -7,6 +7,7 @@
 
 #include "api/document.h"
 #include "api/load.h"
+#include "api/strength.h"
 #include "api/validate.h"
 
 namespace iter8::analytics {
@@ -303,6 +304,66 @@ TEST(SequentialTest, MeanWithoutBucketsUsesBatchMeans) {
   EXPECT_EQ(acc["k"].get<double>(), 30);
   // The batch-means variance is near the lognormal's (359^2 (e^0.36 - 1) = 55,900).
   EXPECT_NEAR(acc["s2"].get<double>(), 55900, 30000);
+}
+
+// Adds a batch to cumulative evidence (value = mean of everything so far).
+void Accumulate(const Evidence& batch, Evidence* total) {
+  if (!total->buckets) {
+    *total = batch;
+    total->value = *batch.value;
+    return;
+  }
+  const double n = *total->count + *batch.count;
+  total->value = (*total->value * *total->count + *batch.value * *batch.count) / n;
+  total->count = n;
+  for (size_t i = 0; i < total->buckets->cumulative.size(); ++i) {
+    total->buckets->cumulative[i] += batch.buckets->cumulative[i];
+  }
+}
+
+// Iterations (of 500 requests) until the mean objective is certified either way; 0 = never.
+int IterationsToVerdict(const char* strength, double median, const char* want) {
+  const std::vector<double> bounds = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+  std::mt19937_64 rng(99);
+  Driver d(Exp(std::string(R"(spec:
+  target: t
+  strategy: {testingPattern: Canary}
+  criteria:
+    strength: )") +
+               strength + R"(
+    objectives:
+    - {metric: mean-latency, upperLimit: 500}
+  versionInfo:
+    baseline: {name: base}
+    candidates: [{name: cand}]
+)"));
+  Evidence total;
+  for (int k = 1; k <= 200; ++k) {
+    Accumulate(Lognormal(median, 500, rng, true, bounds), &total);
+    AnalyticsOutput out = d.Step({{"mean-latency", {{"base", total}, {"cand", total}}}});
+    const api::Json& e = Entry(out.state, 0, "cand");
+    if (e["verdict"] != "UNDECIDED") return e["verdict"] == want ? k : -k;
+  }
+  return 0;
+}
+
+TEST(SequentialTest, StrictMeansAreCertifiedLaterThanAsymptoticOnes) {
+  constexpr const char* kStrict = "{engine: sequential, strict: true, maxLatency: 30000}";
+  constexpr const char* kAsymptotic = "{engine: sequential}";
+  // Good (mean 359 ms) and bad (mean 539 ms) against 500 ms: both modes reach the right verdict;
+  // the non-asymptotic bound pays for its guarantee with more data.
+  const int strict_good = IterationsToVerdict(kStrict, 300, "SATISFIES");
+  const int asym_good = IterationsToVerdict(kAsymptotic, 300, "SATISFIES");
+  EXPECT_GT(strict_good, 0);
+  EXPECT_GT(asym_good, 0);
+  EXPECT_GE(strict_good, asym_good);
+  const int strict_bad = IterationsToVerdict(kStrict, 450, "VIOLATES");
+  EXPECT_GT(strict_bad, 0);
+  // Strict mode without the latency bound is refused by validation.
+  std::vector<api::FieldError> errors;
+  api::ParseStrength(api::Json::parse(R"({"engine": "sequential", "strict": true})"), &errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/spec/criteria/strength/maxLatency");
 }
 
 // In many seeded runs with the candidate exactly at the limit, checked every iteration, false

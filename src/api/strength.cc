@@ -148,6 +148,19 @@ Strength ParseStrength(const Json& st, std::vector<FieldError>* errors) {
            StrCat("Invalid value: ", st["stopEarly"].dump(), ": must be true or false")});
     }
   }
+  if (st.contains("strict")) {
+    if (st["strict"].is_boolean()) {
+      out.strict = st["strict"].get<bool>();
+    } else {
+      errors->push_back({StrCat(kBase, "strict"), StrCat("Invalid value: ", st["strict"].dump(),
+                                                         ": must be true or false")});
+    }
+    if (out.strict && !out.max_latency) {
+      errors->push_back({StrCat(kBase, "maxLatency"),
+                         "Required value: strict means need maxLatency, the request timeout that "
+                         "bounds every latency (in the metric's unit)"});
+    }
+  }
   if (st.contains("methods")) {
     const Json& methods = st["methods"];
     if (!methods.is_object()) {

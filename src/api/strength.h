@@ -14,6 +14,9 @@
 //     undecidedMaxWeight: 50    # and at most, while undecided (percent)
 //     equivalenceMargin: 0.01   # A/B: "no meaningful difference" within +-margin of the reward
 //     maxLatency: 30000         # latency bound for the overflow bucket (metric's unit)
+//     strict: true              # means by the non-asymptotic empirical-Bernstein bound
+//                               # (needs maxLatency: the request timeout) instead of the
+//                               # asymptotic normal mixture
 //     methods: {my-metric: rate|mean|count|pNN}   # how each objective metric is tested
 //
 // Only these keys have a meaning; anything else in `strength` is kept and ignored, as the
@@ -49,6 +52,7 @@ struct Strength {
   double undecided_max_weight = 50;
   std::optional<double> equivalence_margin;
   std::optional<double> max_latency;
+  bool strict = false;
   std::map<std::string, TestMethod> methods;  // metric reference -> method
 };
 
