@@ -7,9 +7,10 @@
 //
 // Simulation: per version, Poisson arrivals at rate x weight, Bernoulli errors, lognormal
 // latencies (sigma_log 0.6) counted into Prometheus' default buckets (5 ms ... 10 s, +Inf), a
-// latency sum, all as cumulative counters read exactly at each check (no scrape lag, no resets,
-// no missing scrapes: those robustness cells are not simulated yet). Each rule applies its own
-// traffic split for the next interval. Objectives: error rate <= 1 %, mean latency <= 500 ms,
+// latency sum, all as cumulative counters scraped every 15 s and read 30 s late, as a
+// Prometheus query at check time sees them (--exact: read exactly at each check). Counter
+// resets, missing scrapes, drift and over-dispersion are not simulated yet. Each rule applies its
+// own traffic split for the next interval. Objectives: error rate <= 1 %, mean latency <= 500 ms,
 // p95 <= 1000 ms (a bucket bound). Baseline: 0.5 % errors, median 300 ms.
 //
 // Rules compared in the same run, each with its native cadence:
@@ -77,7 +78,8 @@ std::vector<Scenario> Scenarios() {
       {"B0", {0.010, 300, 0}, false, "either"},   {"B1", {0.015, 300, 0}, false, "rollback"},
       {"B2", {0.030, 300, 0}, false, "rollback"}, {"B3", {0.005, 400, 0}, false, "rollback"},
       {"B4", {0.006, 320, 0}, false, "promote"},  {"R0", {0, 0, 0.05}, true, "none"},
-      {"R2", {0, 0, 0.055}, true, "winner"},      {"R3", {0, 0, 0.06}, true, "winner"},
+      {"R1", {0, 0, 0.0525}, true, "winner"},     {"R2", {0, 0, 0.055}, true, "winner"},
+      {"R3", {0, 0, 0.06}, true, "winner"},
   };
 }
 
@@ -464,6 +466,14 @@ std::unique_ptr<Rule> MakeRule(const Cell& c, uint64_t seed) {
   return std::make_unique<BayesV1Rule>();
 }
 
+// How rules read the counters: Prometheus scrapes every `scrape` seconds and a query at time t
+// sees the last scrape at or before t - lag (statistics.md 4.1: 15 s and 30 s). 0/0 = exact.
+struct Reading {
+  double scrape = 15;
+  double lag = 30;
+};
+Reading g_reading;
+
 RunResult RunOnce(const Cell& c, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::unique_ptr<Rule> rule = MakeRule(c, seed);
@@ -478,18 +488,47 @@ RunResult RunOnce(const Cell& c, uint64_t seed) {
   double w = c.scenario->ab ? 50 : rule->InitialWeight();
   double t = 0;
   const double excess = std::max(0.0, cand.error_rate - kErrorLimit);
+  // Scrapes taken so far (time, baseline, candidate); the empty one at time 0.
+  struct Scrape {
+    double time;
+    Counters base, cand;
+  };
+  std::vector<Scrape> scrapes = {{0, Counters{}, Counters{}}};
+  const double tick = g_reading.scrape > 0 ? std::min(5.0, g_reading.scrape) : 5.0;
   while (t < kHorizonS) {
     const double dt = std::min(rule->Interval(), kHorizonS - t);
     const double before = cc.n;
-    Generate(base, c.rate * (100 - w) / 100, dt, rng, &cb);
-    Generate(cand, c.rate * w / 100, dt, rng, &cc);
+    for (double done_s = 0; done_s + 1e-9 < dt; done_s += tick) {
+      const double step = std::min(tick, dt - done_s);
+      Generate(base, c.rate * (100 - w) / 100, step, rng, &cb);
+      Generate(cand, c.rate * w / 100, step, rng, &cc);
+      const double now = t + done_s + step;
+      if (g_reading.scrape > 0 && std::floor(now / g_reading.scrape + 1e-9) >
+                                      std::floor(scrapes.back().time / g_reading.scrape + 1e-9)) {
+        scrapes.push_back({now, cb, cc});
+      }
+    }
     r.candidate_requests += cc.n - before;
     r.slo_errors += (cc.n - before) * excess;
     t += dt;
     bool done = false;
     Outcome outcome = Outcome::kInconclusive;
     std::string winner;
-    w = rule->Check(cb, cc, t, &done, &outcome, &winner);
+    const Counters* view_b = &cb;
+    const Counters* view_c = &cc;
+    if (g_reading.scrape > 0) {
+      size_t k = 0;
+      for (size_t i = 0; i < scrapes.size(); ++i) {
+        if (scrapes[i].time <= t - g_reading.lag + 1e-9) k = i;
+      }
+      view_b = &scrapes[k].base;
+      view_c = &scrapes[k].cand;
+      w = rule->Check(*view_b, *view_c, t, &done, &outcome, &winner);
+      // Older scrapes are never read again (after Check: the views point into `scrapes`).
+      if (k > 0) scrapes.erase(scrapes.begin(), scrapes.begin() + static_cast<long>(k));
+    } else {
+      w = rule->Check(*view_b, *view_c, t, &done, &outcome, &winner);
+    }
     if (done) {
       r.outcome = outcome;
       r.seconds = t;
@@ -548,9 +587,11 @@ int Main(int argc, char** argv) {
       csv_path = next();
     } else if (a == "--markdown") {
       md_path = next();
+    } else if (a == "--exact") {
+      g_reading = {0, 0};
     } else {
       std::cerr << "usage: decisions [--grid reduced|full] [--runs N] [--threads N] [--csv F] "
-                   "[--markdown F]\n";
+                   "[--markdown F] [--exact]\n";
       return 2;
     }
   }
@@ -633,11 +674,15 @@ int Main(int argc, char** argv) {
     csv << "rule,scenario,rate,interval,runs,promote,rollback,inconclusive,right_winner,"
            "wrong_winner,median_minutes,mean_slo_errors,mean_candidate_requests\n";
   }
-  std::string md = StrCat("Decision benchmark, grid ", grid, ", ", runs,
-                          " runs per cell (statistics.md 4). FP = false promotion, FR = false "
-                          "rollback, inc. = inconclusive at 60 min; time = median minutes to a "
-                          "decision; SLO-err = mean expected errors above the 1 % SLO served by "
-                          "the candidate before the decision.\n\n");
+  std::string md = StrCat(
+      "Decision benchmark, grid ", grid, ", ", runs, " runs per cell, counters ",
+      g_reading.scrape > 0
+          ? StrCat("scraped every ", g_reading.scrape, " s and read ", g_reading.lag, " s late")
+          : std::string("read exactly at each check"),
+      " (statistics.md 4). FP = false promotion, FR = false "
+      "rollback, inc. = inconclusive at 60 min; time = median minutes to a "
+      "decision; SLO-err = mean expected errors above the 1 % SLO served by "
+      "the candidate before the decision.\n\n");
   for (double rate : rates) {
     for (double interval : intervals) {
       md += StrCat("### ", rate, " req/s, ", interval,

@@ -547,6 +547,15 @@ class Analysis {
           a.note = "no value this iteration (no evidence either way)";
           a.acc = prev_v.value("acc", Json(nullptr));
           a.n = Num(prev_v, "n");
+          // No data is no reason to give the candidate more traffic: the last known worst
+          // case stands (never known: the worst).
+          a.gamma = prev_v.contains("gamma") && prev_v["gamma"].is_number()
+                        ? prev_v["gamma"].get<double>()
+                        : kInf;
+          a.lower = Num(prev_v, "lower", -kInf);
+          a.upper = prev_v.contains("upper") && prev_v["upper"].is_number()
+                        ? prev_v["upper"].get<double>()
+                        : kInf;
         } else {
           const Context cx{strength_, alpha_objective_};
           std::optional<double> up, lo;
@@ -582,6 +591,7 @@ class Analysis {
         entry["n"] = a.n;
         entry["lower"] = Finite(a.lower);
         entry["upper"] = Finite(a.upper);
+        entry["gamma"] = Finite(a.gamma);
         if (!a.note.empty()) entry["note"] = a.note;
         if (!a.acc.is_null()) entry["acc"] = a.acc;
         per_version[v] = std::move(entry);

@@ -158,6 +158,22 @@ TEST(SequentialTest, MissingDataIsNoEvidenceEitherWay) {
             std::string::npos);
 }
 
+TEST(SequentialTest, NoDataNeverRaisesTheCandidatesWeight) {
+  Driver d(Exp(kCanaryRate));
+  // Metrics lag behind traffic (a Prometheus scrape interval and evaluation lag): the first
+  // iterations have no data at all. The candidate stays at the floor instead of ramping up.
+  for (int k = 0; k < 4; ++k) {
+    AnalyticsOutput out = d.Step({});
+    EXPECT_EQ(d.Weight("cand"), 10) << k;
+    EXPECT_EQ(out.decision, Decision::kContinue);
+  }
+  // And a value missing later keeps the last known worst case.
+  d.Step(ErrorRates(Rate(0, 1000), Rate(3, 300)));
+  const int32_t with_data = d.Weight("cand");
+  d.Step({{"error-rate", {{"base", Rate(0, 1100)}}}});
+  EXPECT_LE(d.Weight("cand"), with_data);
+}
+
 TEST(SequentialTest, UndecidedWeightFollowsTheHarmBudget) {
   Driver d(Exp(kCanaryRate));
   // Evidence accumulates at 0.5 % errors: the upper bound falls towards the limit, and the
