@@ -5,6 +5,7 @@
 #include "api/document.h"
 #include "api/load.h"
 #include "api/validate.h"
+#include "test/testing/experiment.h"
 #include "test/testing/reference.h"
 
 namespace iter8::analytics {
@@ -12,17 +13,8 @@ namespace {
 
 using api::Quantity;
 
-// An experiment from YAML (spec only), defaulted as the controller does.
 api::Experiment Exp(const std::string& spec_yaml) {
-  std::string text =
-      "apiVersion: iter8.tools/v2alpha2\nkind: Experiment\nmetadata: {name: e}\n" + spec_yaml;
-  auto docs = api::ParseDocuments(text, "t.yaml");
-  EXPECT_TRUE(docs.ok()) << docs.status();
-  auto e = api::LoadExperiment((*docs)[0]);
-  EXPECT_TRUE(e.ok()) << e.status();
-  api::Experiment out = e.ok() ? *e : api::Experiment{};
-  api::ApplyDefaults(&out);
-  return out;
+  return testing::DefaultedExperiment(spec_yaml);
 }
 
 // metric -> version -> value ("" = present but None; absent version = no entry).

@@ -9,20 +9,13 @@
 #include "api/load.h"
 #include "api/strength.h"
 #include "api/validate.h"
+#include "test/testing/experiment.h"
 
 namespace iter8::analytics {
 namespace {
 
 api::Experiment Exp(const std::string& spec_yaml) {
-  std::string text =
-      "apiVersion: iter8.tools/v2alpha2\nkind: Experiment\nmetadata: {name: e}\n" + spec_yaml;
-  auto docs = api::ParseDocuments(text, "t.yaml");
-  EXPECT_TRUE(docs.ok()) << docs.status();
-  auto e = api::LoadExperiment((*docs)[0]);
-  EXPECT_TRUE(e.ok()) << e.status();
-  api::Experiment out = e.ok() ? *e : api::Experiment{};
-  api::ApplyDefaults(&out);
-  return out;
+  return testing::DefaultedExperiment(spec_yaml);
 }
 
 // Runs iterations the way the controller does: the state and the weights of one iteration are
