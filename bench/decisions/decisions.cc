@@ -24,6 +24,7 @@
 //                estimates on latency, promote when P(all met) > 0.99, +2 points per check,
 //                roll back at the horizon without a winner
 //   sequential   our SequentialEngine (alpha 0.05), checks at the cell's interval
+// plus N1, an A/B/n test with four versions, for classic and sequential (RunN1).
 // All stop at a 60-minute horizon; "inconclusive" = no decision by then (baseline kept).
 #include <algorithm>
 #include <atomic>
@@ -68,18 +69,20 @@ struct Scenario {
   std::string id;
   Truth candidate;
   bool ab = false;
-  // Which outcome is right: "promote", "rollback", "either" (B0), "winner" (R1-R3), "none" (R0).
+  // Which outcome is right: "promote", "rollback", "either" (B0), "winner" (R1-R3, N1), "none"
+  // (R0).
   std::string correct;
+  bool abn = false;  // N1: four versions (see RunN1)
 };
 
 std::vector<Scenario> Scenarios() {
   return {
-      {"G1", {0.005, 300, 0}, false, "promote"},  {"G2", {0.008, 350, 0}, false, "promote"},
-      {"B0", {0.010, 300, 0}, false, "either"},   {"B1", {0.015, 300, 0}, false, "rollback"},
-      {"B2", {0.030, 300, 0}, false, "rollback"}, {"B3", {0.005, 400, 0}, false, "rollback"},
-      {"B4", {0.006, 320, 0}, false, "promote"},  {"R0", {0, 0, 0.05}, true, "none"},
-      {"R1", {0, 0, 0.0525}, true, "winner"},     {"R2", {0, 0, 0.055}, true, "winner"},
-      {"R3", {0, 0, 0.06}, true, "winner"},
+      {"G1", {0.005, 300, 0}, false, "promote"},   {"G2", {0.008, 350, 0}, false, "promote"},
+      {"B0", {0.010, 300, 0}, false, "either"},    {"B1", {0.015, 300, 0}, false, "rollback"},
+      {"B2", {0.030, 300, 0}, false, "rollback"},  {"B3", {0.005, 400, 0}, false, "rollback"},
+      {"B4", {0.006, 320, 0}, false, "promote"},   {"R0", {0, 0, 0.05}, true, "none"},
+      {"R1", {0, 0, 0.0525}, true, "winner"},      {"R2", {0, 0, 0.055}, true, "winner"},
+      {"N1", {0, 0, 0.055}, true, "winner", true}, {"R3", {0, 0, 0.06}, true, "winner"},
   };
 }
 
@@ -131,13 +134,13 @@ void Generate(const Truth& t, double rate, double seconds, std::mt19937_64& rng,
   const int64_t n = arrivals(rng);
   if (n == 0) return;
   c->n += n;
-  if (t.conversion > 0) {
+  std::binomial_distribution<int64_t> err(n, t.error_rate);
+  c->errors += err(rng);
+  if (t.conversion > 0) {  // A/B: conversions instead of latencies
     std::binomial_distribution<int64_t> conv(n, t.conversion);
     c->conversions += conv(rng);
     return;
   }
-  std::binomial_distribution<int64_t> err(n, t.error_rate);
-  c->errors += err(rng);
   // Bucket counts: a multinomial drawn as successive binomials.
   int64_t left = n;
   double p_left = 1, cum = 0, prev_cdf = 0;
@@ -540,6 +543,106 @@ RunResult RunOnce(const Cell& c, uint64_t seed) {
   return r;
 }
 
+// N1 (statistics.md 4.1): A/B/n with four versions starting at 25 % each: the baseline, one
+// that breaks the error-rate objective (1.5 %), one equal to the baseline, one with a 10 %
+// better conversion rate. Right outcome: the +10 % version wins, the bad one loses its traffic.
+// `slo_errors` counts the bad version's expected errors above the SLO before the decision.
+RunResult RunN1(const Cell& c, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const std::vector<std::string> names = {"base", "bad", "same", "better"};
+  const std::vector<Truth> truth = {
+      {0.005, 300, 0.05}, {0.015, 300, 0.05}, {0.005, 300, 0.05}, {0.005, 300, 0.055}};
+  const bool sequential = c.rule == "sequential";
+  const std::string spec = StrCat(
+      "spec:\n  target: t\n  strategy: {testingPattern: A/B/N, weights: "
+      "{maxCandidateWeightIncrement: 20}}\n  criteria:\n",
+      sequential ? "    strength: {engine: sequential, alpha: 0.05}\n" : "",
+      "    rewards: [{metric: conversion-rate, preferredDirection: High}]\n"
+      "    objectives: [{metric: error-rate, upperLimit: \"0.01\"}]\n"
+      "  versionInfo:\n    baseline: {name: base}\n    candidates: [{name: bad}, {name: same}, "
+      "{name: better}]\n");
+  api::Experiment e = Build(spec);
+  std::unique_ptr<analytics::Engine> engine;
+  if (sequential) {
+    engine = std::make_unique<analytics::SequentialEngine>();
+  } else {
+    engine = std::make_unique<analytics::ClassicEngine>();
+  }
+  Mt19937Random random(seed);
+  std::vector<double> w = {25, 25, 25, 25};
+  std::vector<Counters> now(4);
+  struct Scrape {
+    double time;
+    std::vector<Counters> counters;
+  };
+  std::vector<Scrape> scrapes = {{0, std::vector<Counters>(4)}};
+  RunResult r;
+  const int max_iterations = sequential ? static_cast<int>(kHorizonS / c.interval) : 15;
+  double t = 0;
+  for (int k = 1; k <= max_iterations && t < kHorizonS; ++k) {
+    const double before = now[1].n;
+    for (double done_s = 0; done_s + 1e-9 < c.interval; done_s += 5) {
+      for (size_t v = 0; v < 4; ++v) Generate(truth[v], c.rate * w[v] / 100, 5, rng, &now[v]);
+      const double at = t + done_s + 5;
+      if (g_reading.scrape > 0 && std::floor(at / g_reading.scrape + 1e-9) >
+                                      std::floor(scrapes.back().time / g_reading.scrape + 1e-9)) {
+        scrapes.push_back({at, now});
+      }
+    }
+    r.slo_errors += (now[1].n - before) * (truth[1].error_rate - kErrorLimit);
+    t += c.interval;
+    const std::vector<Counters>* view = &now;
+    if (g_reading.scrape > 0) {
+      size_t i = 0;
+      for (size_t j = 0; j < scrapes.size(); ++j) {
+        if (scrapes[j].time <= t - g_reading.lag + 1e-9) i = j;
+      }
+      if (i > 0) scrapes.erase(scrapes.begin(), scrapes.begin() + static_cast<long>(i));
+      view = &scrapes.front().counters;
+    }
+    analytics::EvidenceMap ev;
+    api::AggregatedMetricsAnalysis agg;
+    for (size_t v = 0; v < 4; ++v) {
+      const Counters& cv = (*view)[v];
+      if (cv.n <= 0) continue;
+      ev["error-rate"][names[v]] = {cv.errors / cv.n, cv.n, std::nullopt};
+      ev["conversion-rate"][names[v]] = {cv.conversions / cv.n, cv.n, std::nullopt};
+      for (const char* m : {"error-rate", "conversion-rate"}) {
+        absl::StatusOr<api::Quantity> q = api::Quantity::FromDouble(*ev[m][names[v]].value);
+        if (q.ok()) agg.data[m].data[names[v]].value = *q;
+      }
+    }
+    analytics::AnalyticsOutput out = engine->Analyze({e, agg, &ev}, random);
+    if (!out.state.is_null()) {
+      if (!e.status.analysis) e.status.analysis.emplace();
+      e.status.analysis->extra[analytics::kSequentialStateKey] = out.state;
+    }
+    if (!out.weights.data.empty()) {
+      e.status.current_weight_distribution = out.weights.data;
+      for (const auto& vw : out.weights.data) {
+        for (size_t v = 0; v < 4; ++v) {
+          if (vw.name == names[v]) w[v] = vw.value;
+        }
+      }
+    }
+    const auto& win = out.winner_assessment.data;
+    const bool last = k == max_iterations;
+    if (out.decision == analytics::Decision::kPromote || (last && !sequential)) {
+      r.outcome = win.winner_found ? Outcome::kWinner : Outcome::kNoWinner;
+      r.winner = win.winner == "better" ? "cand" : win.winner;
+      r.seconds = t;
+      return r;
+    }
+    if (out.decision != analytics::Decision::kContinue) {
+      r.outcome = Outcome::kNoWinner;
+      r.seconds = t;
+      return r;
+    }
+  }
+  r.outcome = Outcome::kNoWinner;
+  return r;
+}
+
 struct Summary {
   int runs = 0, promote = 0, rollback = 0, inconclusive = 0, right_winner = 0, wrong_winner = 0;
   std::vector<double> times;  // decided runs, minutes
@@ -634,7 +737,7 @@ int Main(int argc, char** argv) {
       const uint64_t seed =
           std::hash<std::string>{}(StrCat(c.scenario->id, "/", c.rate, "/", c.interval)) ^
           (run * 0x9e3779b97f4a7c15ULL);
-      const RunResult r = RunOnce(c, seed);
+      const RunResult r = c.scenario->abn ? RunN1(c, seed) : RunOnce(c, seed);
       std::lock_guard<std::mutex> lock(mu);
       Summary& s = results[cell];
       ++s.runs;
@@ -705,10 +808,11 @@ int Main(int argc, char** argv) {
         if (want == "winner") verdict = "right winner " + Pct(s.right_winner, s.runs);
         if (want == "none") verdict = "false winner " + Pct(s.wrong_winner, s.runs);
         if (c.scenario->ab) {
-          md +=
-              StrCat("| ", c.scenario->id, " | ", c.rule, " | ", Pct(s.right_winner, s.runs), " | ",
-                     Pct(s.wrong_winner, s.runs), " (wrong winner) | ", Pct(s.inconclusive, s.runs),
-                     " | ", Fixed(Median(s.times)), " | - | ", verdict, " |\n");
+          md += StrCat("| ", c.scenario->id, " | ", c.rule, " | ", Pct(s.right_winner, s.runs),
+                       " | ", Pct(s.wrong_winner, s.runs), " (wrong winner) | ",
+                       Pct(s.inconclusive, s.runs), " | ", Fixed(Median(s.times)), " | ",
+                       c.scenario->abn ? Fixed(s.slo_errors / s.runs) : std::string("-"), " | ",
+                       verdict, " |\n");
         } else {
           md += StrCat("| ", c.scenario->id, " | ", c.rule, " | ", Pct(s.promote, s.runs), " | ",
                        Pct(s.rollback, s.runs), " | ", Pct(s.inconclusive, s.runs), " | ",
