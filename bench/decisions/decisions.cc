@@ -277,16 +277,7 @@ class EngineRule : public Rule {
                std::string* winner) override {
     ++iteration_;
     const analytics::EvidenceMap ev = Evidence(base, cand, ab_);
-    api::AggregatedMetricsAnalysis agg;
-    for (const auto& [metric, versions] : ev) {
-      for (const auto& [v, x] : versions) {
-        if (x.value && std::isfinite(*x.value)) {
-          absl::StatusOr<api::Quantity> q = api::Quantity::FromDouble(*x.value);
-          if (q.ok()) agg.data[metric].data[v].value = *q;
-        }
-        if (x.count) agg.data[metric].data[v].sample_size = static_cast<int32_t>(*x.count);
-      }
-    }
+    const api::AggregatedMetricsAnalysis agg = analytics::AggregatedFromEvidence(ev);
     analytics::AnalyticsOutput out = engine_->Analyze({e_, agg, &ev}, random_);
     if (!out.state.is_null()) {
       if (!e_.status.analysis) e_.status.analysis.emplace();
@@ -601,17 +592,13 @@ RunResult RunN1(const Cell& c, uint64_t seed) {
       view = &scrapes.front().counters;
     }
     analytics::EvidenceMap ev;
-    api::AggregatedMetricsAnalysis agg;
     for (size_t v = 0; v < 4; ++v) {
       const Counters& cv = (*view)[v];
       if (cv.n <= 0) continue;
       ev["error-rate"][names[v]] = {cv.errors / cv.n, cv.n, std::nullopt};
       ev["conversion-rate"][names[v]] = {cv.conversions / cv.n, cv.n, std::nullopt};
-      for (const char* m : {"error-rate", "conversion-rate"}) {
-        absl::StatusOr<api::Quantity> q = api::Quantity::FromDouble(*ev[m][names[v]].value);
-        if (q.ok()) agg.data[m].data[names[v]].value = *q;
-      }
     }
+    const api::AggregatedMetricsAnalysis agg = analytics::AggregatedFromEvidence(ev);
     analytics::AnalyticsOutput out = engine->Analyze({e, agg, &ev}, random);
     if (!out.state.is_null()) {
       if (!e.status.analysis) e.status.analysis.emplace();

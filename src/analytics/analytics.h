@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/types.h"
@@ -63,6 +64,12 @@ enum class Decision {
   kRollback,  // a certified violation: roll back now
   kEnd,       // certified, without a winner (conformance violated, no meaningful difference)
 };
+// "continue", "promote", "rollback", "end".
+std::string_view ToString(Decision decision);
+
+// The aggregated metrics an engine reads, from evidence: each value as a Quantity (non-finite
+// values left out), each count as the sample size (when it fits).
+api::AggregatedMetricsAnalysis AggregatedFromEvidence(const EvidenceMap& evidence);
 
 // The sections an engine computes; provenance and timestamps are left to the caller.
 struct AnalyticsOutput {

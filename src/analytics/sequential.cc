@@ -490,8 +490,7 @@ class Analysis {
         Rewards();
         break;
     }
-    static constexpr const char* kDecision[] = {"continue", "promote", "rollback", "end"};
-    state_["decision"] = kDecision[static_cast<int>(out_.decision)];
+    state_["decision"] = ToString(out_.decision);
     state_["reason"] = out_.reason;
     out_.state = std::move(state_);
     return std::move(out_);

@@ -25,14 +25,7 @@ class Driver {
   explicit Driver(api::Experiment e, uint64_t seed = 1) : e_(std::move(e)), random_(seed) {}
 
   AnalyticsOutput Step(const EvidenceMap& evidence) {
-    api::AggregatedMetricsAnalysis agg;
-    for (const auto& [metric, versions] : evidence) {
-      for (const auto& [version, ev] : versions) {
-        if (ev.value) {
-          agg.data[metric].data[version].value = *api::Quantity::FromDouble(*ev.value);
-        }
-      }
-    }
+    const api::AggregatedMetricsAnalysis agg = AggregatedFromEvidence(evidence);
     AnalyticsOutput out = SequentialEngine().Analyze({e_, agg, &evidence}, random_);
     if (!e_.status.analysis) e_.status.analysis.emplace();
     e_.status.analysis->extra[kSequentialStateKey] = out.state;
@@ -487,6 +480,21 @@ TEST(SequentialTest, ConformanceEndsOnTheBaselineVerdict) {
   EXPECT_EQ(out.decision, Decision::kEnd);
   EXPECT_FALSE(out.winner_assessment.data.winner_found);
   EXPECT_TRUE(out.weights.data.empty());
+}
+
+TEST(SequentialTest, AggregatedFromEvidenceKeepsWhatFits) {
+  Evidence ok = Rate(2, 100);
+  Evidence nan;
+  nan.value = std::nan("");
+  nan.count = 5e9;  // beyond int32: no sample size rather than a wrapped one
+  const api::AggregatedMetricsAnalysis agg = AggregatedFromEvidence(ErrorRates(ok, nan));
+  const auto& base = agg.data.at("error-rate").data.at("base");
+  EXPECT_EQ(base.value, api::Quantity::FromDouble(0.02).value());
+  EXPECT_EQ(base.sample_size, 100);
+  const auto& cand = agg.data.at("error-rate").data.at("cand");
+  EXPECT_FALSE(cand.value);
+  EXPECT_FALSE(cand.sample_size);
+  EXPECT_EQ(ToString(Decision::kRollback), "rollback");
 }
 
 TEST(SequentialTest, StandardNormalHasUnitVariance) {

@@ -514,24 +514,11 @@ int RunReplay(const ReplayOptions& options, IoStreams io) {
         e.status.current_weight_distribution.push_back({v, w.get<int32_t>(), {}});
     }
     const analytics::EvidenceMap evidence = engine::EvidenceFromValues(e, *values);
-    api::AggregatedMetricsAnalysis agg;
-    for (const auto& [metric, versions] : *values) {
-      for (const auto& [v, mv] : versions) {
-        api::AggregatedMetricsVersionData& d = agg.data[metric].data[v];
-        if (mv.value && std::isfinite(*mv.value)) {
-          absl::StatusOr<api::Quantity> q = api::Quantity::FromDouble(*mv.value);
-          if (q.ok()) d.value = *q;
-        }
-        if (mv.sample_size && *mv.sample_size >= 0 && *mv.sample_size <= 2147483647.0) {
-          d.sample_size = static_cast<int32_t>(*mv.sample_size);
-        }
-      }
-    }
+    const api::AggregatedMetricsAnalysis agg = analytics::AggregatedFromEvidence(evidence);
     analytics::AnalyticsOutput a = engine.Analyze({e, agg, &evidence}, random);
     if (!e.status.analysis) e.status.analysis.emplace();
     if (!a.state.is_null()) e.status.analysis->extra[analytics::kSequentialStateKey] = a.state;
-    static constexpr const char* kDecision[] = {"continue", "promote", "rollback", "end"};
-    const std::string decision = kDecision[static_cast<int>(a.decision)];
+    const std::string decision(analytics::ToString(a.decision));
     const auto& w = a.winner_assessment.data;
     std::string reason = a.reason;
     if (reason.empty()) reason = w.winner_found ? StrCat("winner ", w.winner) : "no winner yet";
