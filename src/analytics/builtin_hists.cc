@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "common/strings.h"
@@ -65,14 +67,13 @@ void Put(api::AggregatedMetricsAnalysis* out, const std::string& metric, const s
 
 }  // namespace
 
-absl::StatusOr<api::AggregatedMetricsAnalysis> BuiltinMetrics(const api::Json& hists) {
+absl::StatusOr<std::map<std::string, FortioResult>> ParseFortioResults(const api::Json& hists) {
   if (!hists.is_object() || !hists.contains("data") || !hists["data"].is_object()) {
     return Bad("/data", "expected an object mapping version names to Fortio results");
   }
-  api::AggregatedMetricsAnalysis out;
+  std::map<std::string, FortioResult> out;
   for (auto it = hists["data"].begin(); it != hists["data"].end(); ++it) {
-    const std::string version = it.key();
-    const std::string where = StrCat("/data/", version);
+    const std::string where = StrCat("/data/", it.key());
     const api::Json& result = it.value();
     if (!result.is_object() || !result.contains("DurationHistogram") ||
         !result["DurationHistogram"].is_object()) {
@@ -80,11 +81,14 @@ absl::StatusOr<api::AggregatedMetricsAnalysis> BuiltinMetrics(const api::Json& h
     }
     const api::Json& dh = result["DurationHistogram"];
     const std::string dh_where = StrCat(where, "/DurationHistogram");
+    FortioResult r;
     absl::StatusOr<double> count = Number(dh, "Count", dh_where);
     if (!count.ok()) return count.status();
     absl::StatusOr<double> sum = Number(dh, "Sum", dh_where);
     if (!sum.ok()) return sum.status();
-    std::vector<Bucket> buckets;
+    if (*count > kMaxCount) return Bad(StrCat(dh_where, "/Count"), "implausibly large count");
+    r.count = static_cast<int64_t>(*count);
+    r.sum_seconds = *sum;
     if (dh.contains("Data")) {
       if (!dh["Data"].is_array()) return Bad(StrCat(dh_where, "/Data"), "expected an array");
       for (size_t i = 0; i < dh["Data"].size(); ++i) {
@@ -99,28 +103,100 @@ absl::StatusOr<api::AggregatedMetricsAnalysis> BuiltinMetrics(const api::Json& h
         if (!c.ok()) return c.status();
         if (*end < *start) return Bad(bw, "End is below Start");
         if (*c > kMaxCount) return Bad(StrCat(bw, "/Count"), "implausibly large count");
-        buckets.push_back({*start * 1000.0, *end * 1000.0, static_cast<int64_t>(*c)});
+        if (!r.buckets.empty() && *start < r.buckets.back().start) {
+          return Bad(bw, "buckets must be in ascending order of Start");
+        }
+        r.buckets.push_back({*start, *end, static_cast<int64_t>(*c)});
       }
     }
-    double errors = 0;
     if (result.contains("RetCodes")) {
       const api::Json& codes = result["RetCodes"];
       if (!codes.is_object()) return Bad(StrCat(where, "/RetCodes"), "expected an object");
       for (auto c = codes.begin(); c != codes.end(); ++c) {
-        if (!c.value().is_number()) {
-          return Bad(StrCat(where, "/RetCodes/", c.key()), "expected a number");
+        if (!c.value().is_number() || !(c.value().get<double>() >= 0)) {
+          return Bad(StrCat(where, "/RetCodes/", c.key()), "expected a number >= 0");
         }
-        int code = std::atoi(c.key().c_str());
-        if (code >= 400) errors += c.value().get<double>();
+        const int code = std::atoi(c.key().c_str());
+        // >= 400: an HTTP error; < 100 (Fortio's -1): no answer at all, also an error.
+        if (code >= 400 || code < 100) r.errors += static_cast<int64_t>(c.value().get<double>());
       }
     }
-    Put(&out, "request-count", version, *count);
+    out.emplace(it.key(), std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<api::AggregatedMetricsAnalysis> BuiltinMetrics(const api::Json& hists) {
+  absl::StatusOr<std::map<std::string, FortioResult>> results = ParseFortioResults(hists);
+  if (!results.ok()) return results.status();
+  api::AggregatedMetricsAnalysis out;
+  for (const auto& [version, r] : *results) {
+    const double count = static_cast<double>(r.count);
+    const double errors = static_cast<double>(r.errors);
+    Put(&out, "request-count", version, count);
     Put(&out, "error-count", version, errors);
-    if (*count > 0) {
-      Put(&out, "error-rate", version, errors / *count);
-      Put(&out, "mean-latency", version, 1000.0 * *sum / *count);
+    if (r.count > 0) {
+      std::vector<Bucket> ms;
+      for (const FortioBucket& b : r.buckets) {
+        ms.push_back({b.start * 1000.0, b.end * 1000.0, b.count});
+      }
+      Put(&out, "error-rate", version, errors / count);
+      Put(&out, "mean-latency", version, 1000.0 * r.sum_seconds / count);
       for (int p : {50, 75, 90, 95, 99}) {
-        Put(&out, StrCat("latency-", p, "th-percentile"), version, Percentile(buckets, p));
+        Put(&out, StrCat("latency-", p, "th-percentile"), version, Percentile(ms, p));
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<api::Json> MergeFortioResults(const api::Json& existing, const api::Json& more) {
+  api::Json out = existing.is_object() ? existing : api::Json::object();
+  if (!out.contains("data") || out["data"].is_null()) out["data"] = api::Json::object();
+  for (const api::Json* hists : std::initializer_list<const api::Json*>{&out, &more}) {
+    if (auto parsed = ParseFortioResults(*hists); !parsed.ok()) return parsed.status();
+  }
+  for (const auto& [version, add] : more["data"].items()) {
+    if (!out["data"].contains(version)) {
+      out["data"][version] = add;
+      continue;
+    }
+    api::Json& to = out["data"][version];
+    api::Json& dh = to["DurationHistogram"];
+    const api::Json& adh = add["DurationHistogram"];
+    dh["Count"] = dh["Count"].get<double>() + adh["Count"].get<double>();
+    dh["Sum"] = dh["Sum"].get<double>() + adh["Sum"].get<double>();
+    for (const char* key : {"Min", "Max"}) {
+      if (!adh.contains(key) || !adh[key].is_number()) continue;
+      const bool take = !dh.contains(key) || !dh[key].is_number() ||
+                        (key[1] == 'i' ? adh[key].get<double>() < dh[key].get<double>()
+                                       : adh[key].get<double>() > dh[key].get<double>());
+      if (take) dh[key] = adh[key];
+    }
+    if (dh["Count"].get<double>() > 0) {
+      dh["Avg"] = dh["Sum"].get<double>() / dh["Count"].get<double>();
+    }
+    // Buckets with the same [Start, End] add up; others are kept, in order of Start.
+    std::map<std::pair<double, double>, double> buckets;
+    for (const api::Json* data : std::initializer_list<const api::Json*>{&dh, &adh}) {
+      if (!data->contains("Data")) continue;
+      for (const api::Json& b : (*data)["Data"]) {
+        buckets[{b["Start"].get<double>(), b["End"].get<double>()}] += b["Count"].get<double>();
+      }
+    }
+    api::Json merged = api::Json::array();
+    const double total = dh["Count"].get<double>();
+    for (const auto& [range, count] : buckets) {
+      merged.push_back({{"Start", range.first},
+                        {"End", range.second},
+                        {"Percent", total > 0 ? 100.0 * count / total : 0.0},
+                        {"Count", count}});
+    }
+    dh["Data"] = std::move(merged);
+    if (add.contains("RetCodes")) {
+      if (!to.contains("RetCodes")) to["RetCodes"] = api::Json::object();
+      for (const auto& [code, n] : add["RetCodes"].items()) {
+        to["RetCodes"][code] = to["RetCodes"].value(code, 0.0) + n.get<double>();
       }
     }
   }

@@ -108,5 +108,50 @@ TEST(BuiltinHistsTest, ReferenceExperimentWithCollectedHistograms) {
   EXPECT_EQ(out.weights.data[1].value, 10);
 }
 
+TEST(BuiltinHistsTest, RequestsWithoutAnAnswerAreErrors) {
+  auto a = BuiltinMetrics(api::Json::parse(R"({"data": {"v1": {
+      "DurationHistogram": {"Count": 4, "Sum": 0.4, "Data": [{"Start": 0, "End": 0.2, "Count": 4}]},
+      "RetCodes": {"200": 2, "-1": 2}}}})"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(Value(*a, "error-count", "v1"), 2);
+  EXPECT_DOUBLE_EQ(Value(*a, "error-rate", "v1"), 0.5);
+}
+
+TEST(BuiltinHistsTest, MergeAddsCountsSumsCodesAndEqualBuckets) {
+  const api::Json first = api::Json::parse(R"({"data": {"v1": {
+      "DurationHistogram": {"Count": 3, "Sum": 0.3, "Min": 0.05, "Max": 0.15,
+        "Data": [{"Start": 0.0, "End": 0.1, "Count": 2}, {"Start": 0.1, "End": 0.2, "Count": 1}]},
+      "RetCodes": {"200": 3}}}})");
+  const api::Json second = api::Json::parse(R"({"data": {
+      "v1": {"DurationHistogram": {"Count": 2, "Sum": 0.9, "Min": 0.15, "Max": 0.75,
+        "Data": [{"Start": 0.1, "End": 0.2, "Count": 1}, {"Start": 0.7, "End": 0.8, "Count": 1}]},
+        "RetCodes": {"200": 1, "503": 1}},
+      "v2": {"DurationHistogram": {"Count": 1, "Sum": 0.01}, "RetCodes": {"200": 1}}}})");
+  absl::StatusOr<api::Json> merged = MergeFortioResults(first, second);
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  auto parsed = ParseFortioResults(*merged);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const FortioResult& v1 = parsed->at("v1");
+  EXPECT_EQ(v1.count, 5);
+  EXPECT_DOUBLE_EQ(v1.sum_seconds, 1.2);
+  EXPECT_EQ(v1.errors, 1);
+  ASSERT_EQ(v1.buckets.size(), 3u);
+  EXPECT_EQ(v1.buckets[1].count, 2);  // [0.1, 0.2] from both
+  EXPECT_DOUBLE_EQ((*merged)["data"]["v1"]["DurationHistogram"]["Min"].get<double>(), 0.05);
+  EXPECT_DOUBLE_EQ((*merged)["data"]["v1"]["DurationHistogram"]["Max"].get<double>(), 0.75);
+  EXPECT_EQ((*merged)["data"]["v1"]["RetCodes"]["200"].get<double>(), 4);
+  EXPECT_EQ(parsed->at("v2").count, 1);
+  // Merging into nothing is the result itself.
+  absl::StatusOr<api::Json> fresh = MergeFortioResults(nullptr, first);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ((*fresh)["data"], first["data"]);
+  // Malformed input names the field.
+  absl::StatusOr<api::Json> bad =
+      MergeFortioResults(first, api::Json::parse(R"({"data": {"v1": {"DurationHistogram": {}}}})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("/data/v1/DurationHistogram/Count"), std::string::npos)
+      << bad.status();
+}
+
 }  // namespace
 }  // namespace iter8::analytics

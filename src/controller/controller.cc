@@ -1,6 +1,7 @@
 #include "controller/controller.h"
 
 #include "absl/time/clock.h"
+#include "analytics/builtin_hists.h"
 #include "api/codec.h"
 #include "api/load.h"
 #include "api/validate.h"
@@ -14,6 +15,40 @@ namespace iter8::controller {
 namespace {
 
 using api::Json;
+
+// Builtin statistics of a version: what the metrics/collect task stored for it in
+// aggregatedBuiltinHists, else what the local proxy saw.
+class CollectedOrProxySource final : public metrics::BuiltinSource {
+ public:
+  CollectedOrProxySource(const Json& hists, const metrics::BuiltinSource* proxy) : proxy_(proxy) {
+    if (hists.is_null()) return;
+    // Malformed results are reported by the engine (aggregatedMetrics message); here they are
+    // simply no statistics.
+    absl::StatusOr<std::map<std::string, analytics::FortioResult>> parsed =
+        analytics::ParseFortioResults(hists);
+    if (!parsed.ok()) return;
+    for (const auto& [version, r] : *parsed) {
+      metrics::VersionStats& st = collected_[version];
+      st.requests = static_cast<uint64_t>(r.count);
+      st.errors = static_cast<uint64_t>(r.errors);
+      st.latency_sum_ms = 1000.0 * r.sum_seconds;
+      for (const analytics::FortioBucket& b : r.buckets) {
+        st.upper_bounds_ms.push_back(1000.0 * b.end);
+        st.bucket_counts.push_back(static_cast<uint64_t>(b.count));
+      }
+    }
+  }
+  std::optional<metrics::VersionStats> Stats(const std::string& version,
+                                             const std::string& route) const override {
+    auto it = collected_.find(version);
+    if (it != collected_.end()) return it->second;
+    return proxy_ != nullptr ? proxy_->Stats(version, route) : std::nullopt;
+  }
+
+ private:
+  std::map<std::string, metrics::VersionStats> collected_;
+  const metrics::BuiltinSource* proxy_;
+};
 
 store::ObjectKey MetricKey(const std::string& ref, const std::string& ns) {
   const std::string full = engine::ResolveMetricReference(ref, ns);
@@ -248,8 +283,14 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
       metrics::EnvSecretSource secrets;
       metrics::HttpProvider http(options_.http, &secrets);
       metrics::MockProvider mock(random);
+      std::optional<CollectedOrProxySource> source;
       std::optional<metrics::BuiltinProvider> builtin;
-      if (options_.builtin != nullptr) builtin.emplace(*options_.builtin);
+      if (e.status.analysis && e.status.analysis->aggregated_builtin_hists.is_object()) {
+        source.emplace(e.status.analysis->aggregated_builtin_hists, options_.builtin);
+      } else if (options_.builtin != nullptr) {
+        source.emplace(Json(), options_.builtin);
+      }
+      if (source) builtin.emplace(*source);
       metrics::QueryContext ctx;
       ctx.start = e.status.start_time.value_or(now);
       ctx.now = now;
@@ -358,6 +399,33 @@ void Controller::LaunchHandler(const api::Experiment& e, const std::string& hand
       store::ObjectKey{"Experiment", e.metadata.namespace_, e.metadata.name}, type, action);
 }
 
+absl::Status Controller::StoreBuiltinHists(const store::ObjectKey& experiment, const Json& hists) {
+  // Read, merge, write with the resourceVersion read: a concurrent status write by a reconcile
+  // makes this one fail with a conflict, and it tries again on the newer status.
+  constexpr int kAttempts = 20;
+  absl::Status last;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    absl::StatusOr<Json> e = store_.Get(experiment);
+    if (!e.ok()) return e.status();
+    Json& status = (*e)["status"];
+    if (!status.is_object()) status = Json::object();
+    if (!status.contains("analysis") || !status["analysis"].is_object()) {
+      status["analysis"] = Json::object();
+    }
+    const Json existing = status["analysis"].value("aggregatedBuiltinHists", Json());
+    absl::StatusOr<Json> merged = analytics::MergeFortioResults(existing, hists);
+    if (!merged.ok()) return merged.status();
+    status["analysis"]["aggregatedBuiltinHists"] = *std::move(merged);
+    absl::StatusOr<Json> written = store_.UpdateStatus(*e);
+    if (written.ok()) {
+      return absl::OkStatus();
+    }
+    last = written.status();
+    if (!absl::IsAborted(last)) return last;
+  }
+  return last;
+}
+
 void Controller::RunHandler(store::ObjectKey handler, store::ObjectKey experiment, int type,
                             std::string action) {
   absl::Status result;
@@ -378,6 +446,9 @@ void Controller::RunHandler(store::ObjectKey handler, store::ObjectKey experimen
       env.cancel = &cancel_tasks_;
       env.log = [&](const std::string& line) {
         options_.log(StrCat(experiment.namespace_, "/", experiment.name, " ", action, ": ", line));
+      };
+      env.store_builtin_hists = [&](const Json& hists) {
+        return StoreBuiltinHists(experiment, hists);
       };
       auto it = e->spec.strategy.actions.find(action);
       if (it != e->spec.strategy.actions.end()) result = tasks::RunAction(it->second, env);

@@ -72,6 +72,8 @@ class Controller {
                      const std::string& action, int loop);
   void RunHandler(store::ObjectKey handler, store::ObjectKey experiment, int type,
                   std::string action);
+  // metrics/collect's results merged into the experiment's aggregatedBuiltinHists.
+  absl::Status StoreBuiltinHists(const store::ObjectKey& experiment, const api::Json& hists);
 
   store::SqliteStore& store_;
   ControllerOptions options_;

@@ -253,4 +253,36 @@ std::string LoadReport::Json() const {
   return j.dump(2) + "\n";
 }
 
+std::string LoadReport::FortioResult() const {
+  constexpr double kSecondsPerMicro = 1e-6;
+  nlohmann::json data = nlohmann::json::array();
+  latency.ForEachBucket([&](uint64_t lower, uint64_t upper, uint64_t count) {
+    data.push_back({{"Start", static_cast<double>(lower) * kSecondsPerMicro},
+                    {"End", static_cast<double>(upper + 1) * kSecondsPerMicro},
+                    {"Percent", requests > 0 ? 100.0 * static_cast<double>(count) /
+                                                   static_cast<double>(latency.Count())
+                                             : 0.0},
+                    {"Count", count}});
+  });
+  nlohmann::json ret_codes = nlohmann::json::object();
+  for (const auto& [code, n] : codes) {
+    const bool http = !code.empty() && code.find_first_not_of("0123456789") == std::string::npos;
+    const std::string key = http ? code : "-1";
+    ret_codes[key] = ret_codes.value(key, uint64_t{0}) + n;
+  }
+  const double count = static_cast<double>(latency.Count());
+  nlohmann::json j = {
+      {"DurationHistogram",
+       {{"Count", latency.Count()},
+        {"Min", static_cast<double>(latency.Min()) * kSecondsPerMicro},
+        {"Max", static_cast<double>(latency.Max()) * kSecondsPerMicro},
+        {"Sum", static_cast<double>(latency.Sum()) * kSecondsPerMicro},
+        {"Avg", count > 0 ? static_cast<double>(latency.Sum()) * kSecondsPerMicro / count : 0.0},
+        {"Data", std::move(data)}}},
+      {"RetCodes", std::move(ret_codes)},
+      {"ActualQPS", Throughput()},
+      {"ActualDuration", seconds}};
+  return j.dump();
+}
+
 }  // namespace iter8::loadgen

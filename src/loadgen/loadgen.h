@@ -39,6 +39,10 @@ struct LoadReport {
   std::string Table() const;
   // The same as JSON (`iter8 load -o json`): latencies in milliseconds.
   std::string Json() const;
+  // The report as a Fortio result (`DurationHistogram` with latencies in seconds and buckets,
+  // `RetCodes` with -1 for requests without an answer), the form the metrics/collect task
+  // stores in `status.analysis.aggregatedBuiltinHists` (spec.md 2.6).
+  std::string FortioResult() const;
 };
 
 struct LoadOptions {

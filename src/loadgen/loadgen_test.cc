@@ -110,6 +110,45 @@ TEST_F(LoadTest, ClosedPortIsAConnectErrorNotAHang) {
   EXPECT_EQ(r->codes.at("connect error"), 20u);
 }
 
+TEST_F(LoadTest, FortioResultHoldsEveryRequestInBucketsInSeconds) {
+  Serve(/*latency_ms=*/20);
+  auto o = Predict();
+  o.count = 40;
+  auto r = RunLoad(o);
+  ASSERT_TRUE(r.ok());
+  auto j = nlohmann::json::parse(r->FortioResult());
+  const auto& dh = j["DurationHistogram"];
+  EXPECT_EQ(dh["Count"], 40);
+  EXPECT_EQ(j["RetCodes"]["200"], 40);
+  EXPECT_NEAR(dh["Sum"].get<double>() / 40, 0.020, 0.015);
+  EXPECT_GE(dh["Min"].get<double>(), 0.019);
+  uint64_t in_buckets = 0;
+  double previous_end = 0;
+  for (const auto& b : dh["Data"]) {
+    EXPECT_GE(b["Start"].get<double>(), previous_end);
+    EXPECT_GT(b["End"].get<double>(), b["Start"].get<double>());
+    EXPECT_LE(b["Start"].get<double>(), dh["Max"].get<double>());
+    previous_end = b["End"].get<double>();
+    in_buckets += b["Count"].get<uint64_t>();
+  }
+  EXPECT_EQ(in_buckets, 40u);
+}
+
+TEST_F(LoadTest, FortioResultCountsRequestsWithoutAnAnswerAsMinusOne) {
+  Serve();
+  int port = server_->Address().port;
+  server_->Stop();
+  LoadOptions o;
+  o.url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  o.count = 10;
+  o.connections = 2;
+  auto r = RunLoad(o);
+  ASSERT_TRUE(r.ok());
+  auto j = nlohmann::json::parse(r->FortioResult());
+  EXPECT_EQ(j["RetCodes"]["-1"], 10);
+  EXPECT_EQ(j["DurationHistogram"]["Count"], 10);
+}
+
 TEST_F(LoadTest, CancelStopsAtOnce) {
   Serve();
   auto o = Predict();

@@ -26,10 +26,20 @@ class LatencyHistogram {
   uint64_t Count() const { return count_; }
   uint64_t Min() const { return count_ == 0 ? 0 : min_; }
   uint64_t Max() const { return max_; }
+  uint64_t Sum() const { return sum_; }
   double Mean() const { return count_ == 0 ? 0 : static_cast<double>(sum_) / count_; }
   // The smallest recorded value v such that at least q (0..1) of all values are <= v, up to the
   // bucket's resolution (the bucket's upper bound, clamped to Max()). 0 when empty.
   uint64_t Percentile(double q) const;
+
+  // Calls f(lower, upper, count) for every non-empty bucket in ascending order; the bucket
+  // holds the values v with lower <= v <= upper (microseconds).
+  template <typename F>
+  void ForEachBucket(F f) const {
+    for (int i = 0; i < kBuckets; ++i) {
+      if (buckets_[i] != 0) f(i == 0 ? 0 : UpperBound(i - 1) + 1, UpperBound(i), buckets_[i]);
+    }
+  }
 
  private:
   static constexpr int kSubBits = 6;             // 64 sub-buckets per power of two

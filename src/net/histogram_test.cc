@@ -2,6 +2,7 @@
 #include "net/histogram.h"
 
 #include <random>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -65,6 +66,29 @@ TEST(LatencyHistogramTest, HugeValuesClamp) {
   h.Record(~uint64_t{0});
   EXPECT_EQ(h.Count(), 1u);
   EXPECT_EQ(h.Max(), LatencyHistogram::kMaxMicros - 1);
+}
+
+TEST(LatencyHistogramTest, BucketsCoverEveryValueOnceInOrder) {
+  LatencyHistogram h;
+  const std::vector<uint64_t> values = {0, 5, 127, 128, 129, 1000, 1001, 250000, 250000};
+  for (uint64_t v : values) h.Record(v);
+  EXPECT_EQ(h.Sum(), 0u + 5 + 127 + 128 + 129 + 1000 + 1001 + 250000 + 250000);
+  uint64_t total = 0;
+  uint64_t previous_upper = 0;
+  bool first = true;
+  h.ForEachBucket([&](uint64_t lower, uint64_t upper, uint64_t count) {
+    EXPECT_LE(lower, upper);
+    if (!first) {
+      EXPECT_GT(lower, previous_upper);
+    }
+    first = false;
+    previous_upper = upper;
+    uint64_t inside = 0;
+    for (uint64_t v : values) inside += v >= lower && v <= upper;
+    EXPECT_EQ(inside, count) << "bucket [" << lower << ", " << upper << "]";
+    total += count;
+  });
+  EXPECT_EQ(total, values.size());
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "api/codec.h"
 #include "common/strings.h"
 #include "metrics/http_client.h"
+#include "tasks/collect.h"
 
 extern char** environ;
 
@@ -291,6 +292,7 @@ absl::Status RunOne(const api::TaskSpec& task, const TaskEnv& env) {
     return absl::DeadlineExceededError(StrCat(*url, " not ready: ", last.message()));
   }
   if (task.task == "local/promote") return Promote(env);
+  if (task.task == "metrics/collect") return CollectMetrics(with, env);
   return absl::InvalidArgumentError(StrCat("unknown task '", task.task, "'"));
 }
 

@@ -11,6 +11,7 @@
 //   notification/http    {url, method=POST, headers{}, body}   default body: JSON summary
 //   notification/slack   {url, channel}                        Slack incoming webhook
 //   local/promote        {}                                    winner (or baseline) -> 100 %
+//   metrics/collect      {time, versions[{name, url, qps}], payloadStr, ...}  see collect.h
 //
 // Templates: `{{ .name }}` and `{{ .<variable> }}` of the version recommended for promotion are
 // replaced in exec args, bash scripts, URLs and bodies. Unlike the original (Go html/template)
@@ -43,6 +44,9 @@ struct TaskEnv {
   // command's process group is killed and the action returns kCancelled.
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const std::string&)> log = [](const std::string&) {};
+  // Adds Fortio results (`{data: {version: result}}`) to the experiment's
+  // `status.analysis.aggregatedBuiltinHists` (metrics/collect); set by the controller.
+  std::function<absl::Status(const api::Json&)> store_builtin_hists;
 };
 
 // Runs the tasks in order; the first failure is returned, naming the task and its index.

@@ -87,6 +87,72 @@ INSTANTIATE_TEST_SUITE_P(
                {0, 100},
                3}));
 
+// samples/local/collect.yaml: the metrics/collect start task loads two real model servers
+// (separate `iter8 model-server` processes) and the builtin metrics come from what it collected.
+class CollectSampleTest : public ::testing::TestWithParam<double> {};
+
+TEST_P(CollectSampleTest, LoadsEachVersionAndDecidesOnWhatItCollected) {
+  const double canary_error_rate = GetParam();
+  testing::TempDir dir;
+  const int ports[2] = {testing::FreePort(), testing::FreePort()};
+  const std::string log = (dir.path() / "servers.log").string();
+  testing::ChildProcess v1({ITER8_BIN, "model-server", "--listen",
+                            "127.0.0.1:" + std::to_string(ports[0]), "--model", "iris-v1"},
+                           log);
+  testing::ChildProcess v2(
+      {ITER8_BIN, "model-server", "--listen", "127.0.0.1:" + std::to_string(ports[1]), "--model",
+       "iris-v2", "--error-rate", std::to_string(canary_error_rate), "--seed", "5"},
+      log);
+  for (int port : ports) ASSERT_TRUE(testing::WaitForPort(port)) << port;
+  std::ifstream in(kSamples + "collect.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string sample = ss.str();
+  for (auto [from, to] : {std::pair<std::string, std::string>{
+                              "127.0.0.1:9001", "127.0.0.1:" + std::to_string(ports[0])},
+                          {"127.0.0.1:9002", "127.0.0.1:" + std::to_string(ports[1])},
+                          {"time: 5s", "time: 2s"}}) {
+    ASSERT_NE(sample.find(from), std::string::npos) << from;
+    for (size_t at = sample.find(from); at != std::string::npos; at = sample.find(from, at)) {
+      sample.replace(at, from.size(), to);
+      at += to.size();
+    }
+  }
+  const std::string file = (dir.path() / "collect.yaml").string();
+  std::ofstream(file) << sample;
+  const std::string db = (dir.path() / "iter8.db").string();
+  Result r = Iter8("run -f " + std::string(ITER8_SOURCE_DIR) +
+                       "/samples/quickstart/metrics.yaml -f " + file + " --db " + db,
+                   dir.path());
+  const bool good = canary_error_rate == 0;
+  EXPECT_EQ(r.code, good ? 0 : 3) << r.output;
+  EXPECT_NE(r.output.find(good ? "default/collect-sample: promoted"
+                               : "default/collect-sample: baseline kept"),
+            std::string::npos)
+      << r.output;
+  Json e = Get(db, "Experiment", "collect-sample");
+  const Json& analysis = e["status"]["analysis"];
+  // 20 req/s for 2 s to each version, open loop.
+  for (const char* v : {"default", "canary"}) {
+    EXPECT_NEAR(
+        analysis["aggregatedBuiltinHists"]["data"][v]["DurationHistogram"]["Count"].get<double>(),
+        40, 2)
+        << v;
+  }
+  const double canary_errors =
+      std::stod(analysis["aggregatedMetrics"]["data"]["error-rate"]["data"]["canary"]["value"]
+                    .get<std::string>());
+  if (good) {
+    EXPECT_EQ(canary_errors, 0);
+    EXPECT_EQ(e["status"]["versionRecommendedForPromotion"], "canary");
+  } else {
+    EXPECT_GT(canary_errors, 0.1);
+    EXPECT_EQ(e["status"]["versionRecommendedForPromotion"], "default");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(CanaryErrorRate, CollectSampleTest, ::testing::Values(0.0, 0.3));
+
 TEST(RunTest, FixedSplitKeepsTheSplitWhileRunning) {
   testing::TempDir dir;
   const std::string db = (dir.path() / "iter8.db").string();
