@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "api/counters.h"
 #include "api/strength.h"
 #include "common/strings.h"
 
@@ -125,6 +126,7 @@ std::vector<FieldError> ValidateSchema(const Experiment& e) {
 std::vector<FieldError> ValidateSchema(const Metric& m) {
   std::vector<FieldError> errors;
   ValidateMeta(m.metadata, &errors);
+  ParseCounterQueries(m, &errors);  // ours: spec.counters
   if (m.v2alpha1) {
     // The early v2alpha1 CRD: provider required with minLength 1; sample_size.name required.
     if (m.spec.provider.empty()) {

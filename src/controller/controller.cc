@@ -3,10 +3,13 @@
 #include "absl/time/clock.h"
 #include "analytics/builtin_hists.h"
 #include "api/codec.h"
+#include "api/counters.h"
 #include "api/load.h"
+#include "api/strength.h"
 #include "api/validate.h"
 #include "common/strings.h"
 #include "engine/engine.h"
+#include "metrics/counters.h"
 #include "metrics/mock_provider.h"
 #include "metrics/secrets.h"
 #include "tasks/tasks.h"
@@ -49,6 +52,15 @@ class CollectedOrProxySource final : public metrics::BuiltinSource {
   std::map<std::string, metrics::VersionStats> collected_;
   const metrics::BuiltinSource* proxy_;
 };
+
+// How the experiment tests `mi` (strength.methods, else inferred from the metric).
+api::TestMethod MethodOf(const api::Experiment& e, const api::MetricInfo& mi) {
+  std::vector<api::FieldError> ignored;  // validation reports them
+  const api::Strength strength =
+      api::ParseStrength(e.spec.criteria ? e.spec.criteria->strength : Json(), &ignored);
+  auto it = strength.methods.find(mi.name);
+  return it != strength.methods.end() ? it->second : api::InferTestMethod(mi.name, &mi.metric_obj);
+}
 
 store::ObjectKey MetricKey(const std::string& ref, const std::string& ns) {
   const std::string full = engine::ResolveMetricReference(ref, ns);
@@ -296,11 +308,28 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
       ctx.now = now;
       ctx.v2alpha1 = e.v2alpha1.has_value();
       engine::MetricValues values;
+      Json counters;  // null unless a metric has spec.counters
+      const Json previous_counters =
+          e.status.analysis ? e.status.analysis->extra.value(engine::kCountersStateKey, Json())
+                            : Json();
+      std::vector<api::FieldError> counter_errors;  // reported by validation; ignored here
+      metrics::HttpClient counter_client(options_.http.http);
       for (const api::MetricInfo& mi : e.status.metrics) {
         for (const api::VersionDetail* v : api::AllVersions(e.spec)) {
           metrics::MetricResult res;
           if (!mi.metric_obj.spec.mock.empty()) {
             res = mock.Query(mi.metric_obj, *v, ctx);
+          } else if (std::optional<api::CounterQueries> cq =
+                         api::ParseCounterQueries(mi.metric_obj, &counter_errors)) {
+            const Json previous = previous_counters.is_object() &&
+                                          previous_counters.contains(mi.name) &&
+                                          previous_counters[mi.name].is_object()
+                                      ? previous_counters[mi.name].value(v->name, Json())
+                                      : Json();
+            metrics::CounterRead read =
+                metrics::ReadCounters(counter_client, *cq, MethodOf(e, mi), *v, ctx, previous);
+            res = std::move(read.result);
+            counters[mi.name][v->name] = std::move(read.state);
           } else if (mi.metric_obj.spec.provider == "iter8") {
             res = builtin ? builtin->Query(mi.metric_obj, *v, ctx)
                           : metrics::MetricResult::Unavailable(
@@ -318,6 +347,7 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
         }
       }
       obs.values = std::move(values);
+      obs.counters = std::move(counters);
     }
   }
   if (r.need != engine::Need::kNothing) return absl::InternalError("engine kept asking");

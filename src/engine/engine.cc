@@ -596,6 +596,7 @@ void Stepper::DoIteration() {
   analysis.aggregated_builtin_hists = previous_hists;
   if (MutableStatus().analysis) analysis.extra = MutableStatus().analysis->extra;
   if (sequential) analysis.extra[analytics::kSequentialStateKey] = out.state;
+  if (!obs_.counters.is_null()) analysis.extra[kCountersStateKey] = obs_.counters;
   MutableStatus().analysis = analysis;
   result_.write_status = true;
 

@@ -144,7 +144,14 @@ struct Observations {
   std::optional<absl::StatusOr<std::map<std::string, int32_t>>> weights;
   // Need::kValues: this iteration's value for every metric in status.metrics and version.
   std::optional<MetricValues> values;
+  // With values: the raw counter readings behind metrics with `spec.counters`
+  // (metrics/counters.h), stored as `status.analysis.counters` when the iteration completes and
+  // handed back to the reader next iteration. Null when no metric has counters.
+  api::Json counters;
 };
+
+// The key of the counter readings in status.analysis.
+inline constexpr char kCountersStateKey[] = "counters";
 
 // ---------------------------------------------------------------- results
 

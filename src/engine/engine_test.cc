@@ -78,6 +78,7 @@ struct World {
   std::map<std::string, int32_t> weights;  // by version
   absl::Status weight_error;
   // Value of metric for version at iteration time; nullopt = backend error.
+  api::Json counters;  // handed to the engine with the values
   std::function<std::optional<double>(const std::string&, const std::string&)> value =
       [](const std::string& metric, const std::string&) -> std::optional<double> {
     if (metric == "mean-latency") return 20.0;
@@ -133,6 +134,7 @@ struct World {
             }
           }
           obs.values = values;
+          obs.counters = counters;
           break;
         }
         case Need::kNothing:
@@ -626,6 +628,20 @@ TEST(EngineTest, NoObservationsYetDoesNotHoldButIsNoEvidence) {
   EXPECT_EQ(e.status.version_recommended_for_promotion, "default");
   w.RunToCompletion(&e, kT0, rnd);
   EXPECT_EQ(ExperimentOutcome(e), Outcome::kBaselineKept);
+}
+
+TEST(EngineTest, CounterReadingsAreStoredWithTheIterationAndHandedBack) {
+  World w;
+  SequenceRandom rnd({0.5});
+  Experiment e = ToRunning(w, kCanary, rnd);
+  w.counters = {{"error-rate", {{"canary", {{"totals", {{"total", 42.0}}}}}}}};
+  w.Reconcile(&e, kT0, rnd);
+  ASSERT_TRUE(e.status.analysis);
+  EXPECT_EQ(e.status.analysis->extra.at(kCountersStateKey), w.counters);
+  // It survives the status round trip (as the store keeps it).
+  auto reloaded = api::LoadExperiment(api::Document{"e.yaml", 0, api::EncodeResource(e), {}});
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ(reloaded->status.analysis->extra.at(kCountersStateKey), w.counters);
 }
 
 TEST(EngineTest, ConformanceAndFixedSplitNeverPatchWeights) {

@@ -11,6 +11,7 @@
 #include "api/document.h"
 #include "api/load.h"
 #include "api/validate.h"
+#include "metrics/counters.h"
 #include "metrics/evidence.h"
 #include "metrics/http_client.h"
 #include "metrics/http_provider.h"
@@ -66,6 +67,8 @@ double Quantile(const Traffic& t, double q) {
   return kLe[std::size(kLe) - 1];
 }
 
+std::string PodSeries(int64_t from, int64_t to);
+
 // OpenMetrics text for all series from `from` to `to` (seconds), one point every kStep.
 std::string OpenMetrics(int64_t from, int64_t to) {
   std::string out = "# TYPE revision_app_request_latencies histogram\n";
@@ -91,7 +94,45 @@ std::string OpenMetrics(int64_t from, int64_t to) {
       }
     }
   }
-  return out + "# EOF\n";
+  return out + PodSeries(from, to) + "# EOF\n";
+}
+
+// Two pods of revision rev-4 (statistics.md 3.2's counter reads): pod a serves 3 req/s 2xx and
+// 0.5 req/s 5xx from `from` on; pod b serves 2 req/s, starts at 200 and restarts (its counters
+// reset to 0) just after from + 300. Every request takes 20 % <= 25 ms, 70 % <= 50 ms, all
+// <= 100 ms, 30 ms on average.
+constexpr double kPodShares[] = {0.2, 0.7, 1.0, 1.0};
+constexpr int64_t kResetAfter = 300;
+
+std::string PodSeries(int64_t from, int64_t to) {
+  std::string out;
+  struct Pod {
+    const char* pod;
+    const char* cls;
+  };
+  for (Pod p : {Pod{"a", "2xx"}, Pod{"a", "5xx"}, Pod{"b", "2xx"}}) {
+    const std::string labels = std::string("namespace_name=\"ns-4\",pod=\"") + p.pod +
+                               "\",response_code_class=\"" + p.cls + "\",revision_name=\"rev-4\"";
+    for (int64_t ts = from; ts <= to; ts += kStep) {
+      const double age = static_cast<double>(ts - from);
+      double count = std::string(p.pod) == "a" ? (std::string(p.cls) == "2xx" ? 3 : 0.5) * age
+                     : ts - from < kResetAfter + kStep ? 200 + 2 * age
+                                                       : 2 * (age - kResetAfter);
+      const std::string at = " " + std::to_string(ts) + "\n";
+      for (size_t i = 0; i < std::size(kLe); ++i) {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%g", kLe[i]);
+        out += "revision_app_request_latencies_bucket{" + labels + ",le=\"" + buf + "\"} " +
+               std::to_string(count * kPodShares[i]) + at;
+      }
+      out += "revision_app_request_latencies_bucket{" + labels + ",le=\"+Inf\"} " +
+             std::to_string(count) + at;
+      out +=
+          "revision_app_request_latencies_sum{" + labels + "} " + std::to_string(count * 30) + at;
+      out += "revision_app_request_latencies_count{" + labels + "} " + std::to_string(count) + at;
+    }
+  }
+  return out;
 }
 
 class PrometheusTest : public ::testing::Test {
@@ -101,6 +142,7 @@ class PrometheusTest : public ::testing::Test {
     const fs::path data = dir_->path() / "data";
     end_ = (static_cast<int64_t>(std::time(nullptr)) / 3600 - 2) * 3600;  // whole hour, past
     const int64_t start = end_ - 600;
+    from_ = start;
     {
       std::ofstream om(dir_->path() / "series.om");
       om << OpenMetrics(start, end_);
@@ -173,6 +215,7 @@ class PrometheusTest : public ::testing::Test {
   static testing::ChildProcess* prometheus_;
   static int port_;
   static int64_t end_;
+  static int64_t from_;  // the first sample
   static bool ready_;
 };
 
@@ -180,6 +223,7 @@ testing::TempDir* PrometheusTest::dir_ = nullptr;
 testing::ChildProcess* PrometheusTest::prometheus_ = nullptr;
 int PrometheusTest::port_ = 0;
 int64_t PrometheusTest::end_ = 0;
+int64_t PrometheusTest::from_ = 0;
 bool PrometheusTest::ready_ = false;
 
 void CheckAll(const std::map<std::string, api::Metric>& metrics, int64_t end, bool by_namespace) {
@@ -278,6 +322,101 @@ TEST_F(PrometheusTest, ErrorRateComesWithItsRequestCount) {
   ASSERT_TRUE(r.value) << r.unavailable;
   ASSERT_TRUE(r.sample_size);
   EXPECT_NEAR(*r.sample_size, 4.1 * kWindow, 1e-6 * 4.1 * kWindow);
+}
+
+// Raw counter reads (spec.counters): iteration by iteration, differenced per pod with the reset
+// of pod b handled, the counts are exactly what was served since the experiment's start, and the
+// state survives a JSON round trip and a failed read.
+TEST_F(PrometheusTest, CounterReadsCountExactlyAcrossPodsAndAReset) {
+  auto docs = api::ParseDocuments(
+      "apiVersion: iter8.tools/v2alpha2\nkind: Metric\n"
+      "metadata: {name: error-rate, namespace: ns}\nspec:\n"
+      "  counters:\n    url: " +
+          Url() +
+          "\n    lagSeconds: 0\n"
+          "    total: revision_app_request_latencies_count{"
+          "revision_name='$revision'}\n"
+          "    events: revision_app_request_latencies_count{"
+          "revision_name='$revision',response_code_class='5xx'}\n"
+          "    sum: revision_app_request_latencies_sum{"
+          "revision_name='$revision'}\n"
+          "    buckets: revision_app_request_latencies_bucket{"
+          "revision_name='$revision'}\n",
+      "m.yaml");
+  ASSERT_TRUE(docs.ok()) << docs.status();
+  auto metric = api::LoadMetric(docs->front());
+  ASSERT_TRUE(metric.ok()) << metric.status();
+  std::vector<api::FieldError> errors;
+  auto queries = api::ParseCounterQueries(*metric, &errors);
+  ASSERT_TRUE(queries) << errors.front().message;
+  const api::VersionDetail v = Version("canary", "revision", "rev-4");
+  metrics::HttpClient client{metrics::HttpClientOptions{}};
+  const int64_t start = from_ + 60;
+  auto context = [&](int64_t now) -> metrics::QueryContext {
+    return {absl::FromUnixSeconds(start), absl::FromUnixSeconds(now), false};
+  };
+  const api::TestMethod rate{api::TestMethod::kRate, 0};
+  const api::TestMethod mean{api::TestMethod::kMean, 0};
+  const api::TestMethod p95{api::TestMethod::kQuantile, 0.95};
+
+  // At the start there is nothing to count yet: zero observations, not a failure.
+  metrics::CounterRead first =
+      metrics::ReadCounters(client, *queries, rate, v, context(start), api::Json());
+  EXPECT_FALSE(first.result.value);
+  EXPECT_EQ(first.result.sample_size, 0);
+
+  api::Json state;
+  for (int64_t now = start + 60; now <= from_ + 540; now += 60) {
+    SCOPED_TRACE(now - from_);
+    metrics::CounterRead r = metrics::ReadCounters(client, *queries, rate, v, context(now), state);
+    ASSERT_TRUE(r.result.value) << r.result.unavailable << "\n" << r.result.request;
+    const double served = 5.5 * static_cast<double>(now - start);
+    EXPECT_NEAR(*r.result.sample_size, served, 1e-6);
+    EXPECT_NEAR(*r.result.value, 0.5 / 5.5, 1e-9);
+    ASSERT_TRUE(r.result.buckets);
+    EXPECT_NEAR(r.result.buckets->counts[0], 0.2 * served, 1e-6);  // le 25
+    EXPECT_NEAR(r.result.buckets->counts.back(), served, 1e-6);    // +Inf
+    // The same totals answer a mean and a quantile objective.
+    metrics::CounterRead m = metrics::ReadCounters(client, *queries, mean, v, context(now), state);
+    ASSERT_TRUE(m.result.value) << m.result.unavailable;
+    EXPECT_NEAR(*m.result.value, 30, 1e-9);
+    metrics::CounterRead q = metrics::ReadCounters(client, *queries, p95, v, context(now), state);
+    ASSERT_TRUE(q.result.value) << q.result.unavailable;
+    EXPECT_NEAR(*q.result.value, 50 + 50 * (0.95 - 0.7) / 0.3, 1e-6);
+    // A failed read (Prometheus unreachable) keeps the state: nothing lost, nothing twice.
+    api::CounterQueries down = *queries;
+    down.url = "http://127.0.0.1:1";
+    metrics::CounterRead failed =
+        metrics::ReadCounters(client, down, rate, v, context(now + 30), r.state);
+    EXPECT_FALSE(failed.result.value);
+    EXPECT_FALSE(failed.result.unavailable.empty());
+    EXPECT_EQ(failed.state, r.state);
+    state = api::Json::parse(r.state.dump());
+  }
+}
+
+TEST_F(PrometheusTest, CounterReadsNameWhatIsMissing) {
+  api::CounterQueries q;
+  q.url = Url();
+  q.lag_seconds = 0;
+  q.total = "revision_app_request_latencies_count{revision_name='rev-4'}";
+  const api::VersionDetail v = Version("canary", "revision", "rev-4");
+  metrics::HttpClient client{metrics::HttpClientOptions{}};
+  const metrics::QueryContext ctx{absl::FromUnixSeconds(from_ + 60),
+                                  absl::FromUnixSeconds(from_ + 120), false};
+  metrics::CounterRead r =
+      metrics::ReadCounters(client, q, {api::TestMethod::kRate, 0}, v, ctx, api::Json());
+  EXPECT_FALSE(r.result.value);
+  EXPECT_EQ(r.result.unavailable, "counters.events is needed to test this metric as a rate");
+  // A count needs only the total.
+  r = metrics::ReadCounters(client, q, {api::TestMethod::kCount, 0}, v, ctx, api::Json());
+  ASSERT_TRUE(r.result.value) << r.result.unavailable;
+  EXPECT_NEAR(*r.result.value, 5.5 * 60, 1e-6);
+  // A query Prometheus rejects is unavailable with Prometheus' reason.
+  q.total = "rate(";
+  r = metrics::ReadCounters(client, q, {api::TestMethod::kCount, 0}, v, ctx, api::Json());
+  EXPECT_FALSE(r.result.value);
+  EXPECT_NE(r.result.unavailable.find("HTTP 400"), std::string::npos) << r.result.unavailable;
 }
 
 }  // namespace
