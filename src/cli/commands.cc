@@ -3,13 +3,16 @@
 #include <algorithm>
 #include <cctype>
 
+#include "api/counters.h"
 #include "api/load.h"
+#include "api/strength.h"
 #include "api/validate.h"
 #include "cli/describe.h"
 #include "cli/input.h"
 #include "cli/local.h"
 #include "common/random.h"
 #include "common/strings.h"
+#include "metrics/counters.h"
 #include "metrics/http_provider.h"
 #include "metrics/mock_provider.h"
 
@@ -287,6 +290,30 @@ int RunMetricGet(const MetricGetOptions& options, IoStreams io) {
   if (!metric->spec.mock.empty()) {
     Mt19937Random random(static_cast<uint64_t>(absl::ToUnixNanos(now)));
     result = metrics::MockProvider(random).Query(*metric, version, ctx);
+  } else if (std::vector<api::FieldError> bad; std::optional<api::CounterQueries> counters =
+                                                   api::ParseCounterQueries(*metric, &bad)) {
+    api::TestMethod method = api::InferTestMethod(metric->metadata.name, &*metric);
+    if (!options.method.empty()) {
+      std::optional<api::TestMethod> m = api::ParseTestMethod(options.method);
+      if (!m) {
+        io.err << "Error: --method: expected rate, mean, count or pNN, got \"" << options.method
+               << "\"\n";
+        return kExitUsage;
+      }
+      method = *m;
+    }
+    metrics::HttpClientOptions ho;
+    ho.verify_tls = !options.insecure_skip_tls_verify;
+    ho.ca_file = options.ca_file;
+    ho.timeout = absl::Seconds(options.timeout_seconds);
+    metrics::HttpClient client(ho);
+    // One reading, differenced against the start: the counts an experiment started at --start
+    // would have at its first iteration now.
+    result = metrics::ReadCounters(client, *counters, method, version, ctx, api::Json()).result;
+  } else if (!bad.empty()) {
+    io.err << "Error: " << options.file << ": " << bad.front().pointer << ": "
+           << bad.front().message << "\n";
+    return kExitFailure;
   } else if (metric->spec.provider == "iter8") {
     result = metrics::MetricResult::Unavailable(
         "builtin metric: its values come from the traffic iter8 collects during an experiment");
@@ -307,6 +334,7 @@ int RunMetricGet(const MetricGetOptions& options, IoStreams io) {
     return kExitFailure;
   }
   io.out << "value: " << StrCat(*result.value) << "\n";
+  if (result.sample_size) io.out << "sample size: " << StrCat(*result.sample_size) << "\n";
   return kExitOk;
 }
 

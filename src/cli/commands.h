@@ -72,6 +72,7 @@ struct MetricGetOptions {
   std::string ca_file;
   std::string prometheus_url;  // v2alpha1 metrics without urlTemplate
   double timeout_seconds = 5;
+  std::string method;  // spec.counters metrics: rate|mean|count|pNN (default: inferred)
 };
 int RunMetricGet(const MetricGetOptions& options, IoStreams io);
 

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "api/codec.h"
 #include "test/testing/process.h"
 #include "test/testing/reference.h"
 
@@ -260,6 +261,57 @@ TEST(MetricGetCommandTest, HttpMetricShowsRequestResponseAndValue) {
   EXPECT_NE(r.out.find("request: GET http://127.0.0.1:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("response: {\"status\":\"success\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("value: 17\n"), std::string::npos) << r.out;
+}
+
+// spec.counters: one reading now differenced against one at --start (a stand-in Prometheus that
+// answers instant vectors by time: 100 requests and 1 error at the start, 160 and 4 now).
+TEST(MetricGetCommandTest, CounterMetricCountsSinceTheStart) {
+  httplib::Server server;
+  const int64_t start = 1700000000;
+  server.Get("/api/v1/query", [&](const httplib::Request& req, httplib::Response& res) {
+    const bool at_start = req.get_param_value("time") == std::to_string(start);
+    const bool errors = req.get_param_value("query").find("5xx") != std::string::npos;
+    const int value = errors ? (at_start ? 1 : 4) : (at_start ? 100 : 160);
+    res.set_content(
+        R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"},"value":[1,")" +
+            std::to_string(value) + R"("]}]}})",
+        "application/json");
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::string metric =
+      "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: error-rate}\nspec:\n"
+      "  counters:\n    url: http://127.0.0.1:" +
+      std::to_string(port) +
+      "\n    lagSeconds: 0\n    total: n{rev='$revision'}\n"
+      "    events: n{rev='$revision',code='5xx'}\n";
+  MetricGetOptions o;
+  o.file = "-";
+  o.version = "v1";
+  o.vars = {"revision=r-1"};
+  o.start = api::FormatRfc3339(absl::FromUnixSeconds(start));
+  Outcome r = Call(RunMetricGet, o, metric);
+  EXPECT_EQ(r.code, kExitOk) << r.err << r.out;
+  EXPECT_NE(r.out.find("request: total: n{rev='r-1'}; events: n{rev='r-1',code='5xx'} at "),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("value: 0.05\nsample size: 60\n"), std::string::npos) << r.out;
+  // As a count the same reading is the 3 errors; a bad --method is refused.
+  o.method = "count";
+  r = Call(RunMetricGet, o, metric);
+  EXPECT_NE(r.out.find("value: 3\n"), std::string::npos) << r.out;
+  o.method = "median";
+  EXPECT_EQ(Call(RunMetricGet, o, metric).code, kExitUsage);
+  server.stop();
+  t.join();
+  // A problem in spec.counters is named by its pointer.
+  o.method.clear();
+  Outcome bad = Call(RunMetricGet, o,
+                     "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: m}\n"
+                     "spec:\n  counters: {url: http://p:9090}\n");
+  EXPECT_EQ(bad.code, kExitFailure);
+  EXPECT_NE(bad.err.find("/spec/counters/total: Required value"), std::string::npos) << bad.err;
 }
 
 TEST(MetricGetCommandTest, BadFlags) {

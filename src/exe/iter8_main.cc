@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
                  "Prometheus base URL for v2alpha1 metrics without urlTemplate");
   mg->add_option("--timeout", metric_get.timeout_seconds, "request timeout in seconds (default 5)")
       ->check(CLI::Range(0.001, 3600.0));
+  mg->add_option("--method", metric_get.method,
+                 "for spec.counters: rate, mean, count or pNN (default: from the name)");
   RunOptions run;
   CLI::App* r = app.add_subcommand(
       "run", "Apply resources and run every experiment in them to completion (local mode)");
