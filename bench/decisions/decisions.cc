@@ -3,7 +3,7 @@
 // SLO-violating errors users see before it does, on simulated traffic with known truth.
 //
 //   build/release/bench/decisions [--grid reduced|full] [--runs N] [--threads N]
-//                                 [--csv FILE] [--markdown FILE]
+//                                 [--csv FILE] [--markdown FILE] [--exact] [--scenarios G1,H0]
 //
 // Simulation: per version, Poisson arrivals at rate x weight, Bernoulli errors, lognormal
 // latencies (sigma_log 0.6) counted into Prometheus' default buckets (5 ms ... 10 s, +Inf), a
@@ -62,7 +62,15 @@ struct Truth {
   double error_rate = 0.005;
   double median_ms = 300;
   double conversion = 0;  // A/B scenarios
-  double Mean() const { return median_ms * std::exp(kSigmaLog * kSigmaLog / 2); }
+  // Heavy-tail variant (H0, H1): a share of requests from a second, wider lognormal (slow
+  // requests: cold caches, long inputs), so latency sums are far from normal.
+  double tail_share = 0;
+  double tail_median_ms = 0;
+  double tail_sigma = 1.0;
+  double Mean() const {
+    return (1 - tail_share) * median_ms * std::exp(kSigmaLog * kSigmaLog / 2) +
+           tail_share * tail_median_ms * std::exp(tail_sigma * tail_sigma / 2);
+  }
 };
 
 struct Scenario {
@@ -77,12 +85,22 @@ struct Scenario {
 
 std::vector<Scenario> Scenarios() {
   return {
-      {"G1", {0.005, 300, 0}, false, "promote"},   {"G2", {0.008, 350, 0}, false, "promote"},
-      {"B0", {0.010, 300, 0}, false, "either"},    {"B1", {0.015, 300, 0}, false, "rollback"},
-      {"B2", {0.030, 300, 0}, false, "rollback"},  {"B3", {0.005, 400, 0}, false, "rollback"},
-      {"B4", {0.006, 320, 0}, false, "promote"},   {"R0", {0, 0, 0.05}, true, "none"},
-      {"R1", {0, 0, 0.0525}, true, "winner"},      {"R2", {0, 0, 0.055}, true, "winner"},
-      {"N1", {0, 0, 0.055}, true, "winner", true}, {"R3", {0, 0, 0.06}, true, "winner"},
+      {"G1", {0.005, 300, 0}, false, "promote"},
+      {"G2", {0.008, 350, 0}, false, "promote"},
+      {"B0", {0.010, 300, 0}, false, "either"},
+      {"B1", {0.015, 300, 0}, false, "rollback"},
+      {"B2", {0.030, 300, 0}, false, "rollback"},
+      {"B3", {0.005, 400, 0}, false, "rollback"},
+      {"B4", {0.006, 320, 0}, false, "promote"},
+      {"R0", {0, 0, 0.05}, true, "none"},
+      {"R1", {0, 0, 0.0525}, true, "winner"},
+      {"R2", {0, 0, 0.055}, true, "winner"},
+      {"N1", {0, 0, 0.055}, true, "winner", true},
+      {"R3", {0, 0, 0.06}, true, "winner"},
+      // Heavy tails: 3 % of requests ~ lognormal(1500 ms, 1.0): mean 422 ms, p95 ~ 700 ms,
+      // both within the limits; 8 % ~ lognormal(2500 ms, 1.0): mean 660 ms, p95 ~ 1900 ms.
+      {"H0", {0.005, 300, 0, 0.03, 1500, 1.0}, false, "promote"},
+      {"H1", {0.005, 300, 0, 0.08, 2500, 1.0}, false, "rollback"},
   };
 }
 
@@ -142,10 +160,16 @@ void Generate(const Truth& t, double rate, double seconds, std::mt19937_64& rng,
     return;
   }
   // Bucket counts: a multinomial drawn as successive binomials.
+  auto latency_cdf = [&t](double ms) {
+    const double body = NormalCdf((std::log(ms) - std::log(t.median_ms)) / kSigmaLog);
+    if (t.tail_share <= 0) return body;
+    const double tail = NormalCdf((std::log(ms) - std::log(t.tail_median_ms)) / t.tail_sigma);
+    return (1 - t.tail_share) * body + t.tail_share * tail;
+  };
   int64_t left = n;
   double p_left = 1, cum = 0, prev_cdf = 0;
   for (size_t i = 0; i < kBounds.size(); ++i) {
-    const double cdf = NormalCdf((std::log(kBounds[i]) - std::log(t.median_ms)) / kSigmaLog);
+    const double cdf = latency_cdf(kBounds[i]);
     const double p = p_left > 0 ? std::clamp((cdf - prev_cdf) / p_left, 0.0, 1.0) : 0;
     std::binomial_distribution<int64_t> in(left, p);
     const int64_t k = left > 0 ? in(rng) : 0;
@@ -155,12 +179,22 @@ void Generate(const Truth& t, double rate, double seconds, std::mt19937_64& rng,
     p_left -= cdf - prev_cdf;
     prev_cdf = cdf;
   }
-  // The latency sum, by the central limit theorem (n >= 1 here; exact enough for a sum).
-  const double mean = t.Mean();
-  const double var = mean * mean * (std::exp(kSigmaLog * kSigmaLog) - 1);
-  std::normal_distribution<double> sum(static_cast<double>(n) * mean,
-                                       std::sqrt(static_cast<double>(n) * var));
-  c->sum_ms += std::max(0.0, sum(rng));
+  // The latency sum. Body requests by the central limit theorem (exact enough for a sum of
+  // many); tail requests one by one, so their sum keeps its skew.
+  int64_t tail_n = 0;
+  if (t.tail_share > 0) {
+    std::binomial_distribution<int64_t> in_tail(n, t.tail_share);
+    tail_n = in_tail(rng);
+    std::lognormal_distribution<double> slow(std::log(t.tail_median_ms), t.tail_sigma);
+    for (int64_t i = 0; i < tail_n; ++i) c->sum_ms += slow(rng);
+  }
+  const double body_n = static_cast<double>(n - tail_n);
+  if (body_n > 0) {
+    const double mean = t.median_ms * std::exp(kSigmaLog * kSigmaLog / 2);
+    const double var = mean * mean * (std::exp(kSigmaLog * kSigmaLog) - 1);
+    std::normal_distribution<double> sum(body_n * mean, std::sqrt(body_n * var));
+    c->sum_ms += std::max(0.0, sum(rng));
+  }
 }
 
 enum class Outcome { kPromote, kRollback, kInconclusive, kWinner, kNoWinner };
@@ -656,7 +690,7 @@ std::string Fixed(double x, int digits = 1) {
 }
 
 int Main(int argc, char** argv) {
-  std::string grid = "reduced", csv_path, md_path;
+  std::string grid = "reduced", csv_path, md_path, only;
   int runs = 0, threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -677,11 +711,13 @@ int Main(int argc, char** argv) {
       csv_path = next();
     } else if (a == "--markdown") {
       md_path = next();
+    } else if (a == "--scenarios") {
+      only = next();
     } else if (a == "--exact") {
       g_reading = {0, 0};
     } else {
       std::cerr << "usage: decisions [--grid reduced|full] [--runs N] [--threads N] [--csv F] "
-                   "[--markdown F] [--exact]\n";
+                   "[--markdown F] [--exact] [--scenarios G1,B2,...]\n";
       return 2;
     }
   }
@@ -697,6 +733,7 @@ int Main(int argc, char** argv) {
   const std::vector<Scenario> scenarios = Scenarios();
   std::vector<Cell> cells;
   for (const Scenario& s : scenarios) {
+    if (!only.empty() && ("," + only + ",").find("," + s.id + ",") == std::string::npos) continue;
     for (double rate : rates) {
       for (double interval : intervals) {
         std::vector<std::string> rules = {"classic", "sequential"};

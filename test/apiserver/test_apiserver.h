@@ -1,0 +1,74 @@
+// File: test/apiserver/test_apiserver.h
+//
+// The in-tree TEST API server: a stand-in for the Kubernetes API server, for tests only (there
+// is no Kubernetes on these machines). It is not Kubernetes; it enforces the parts of the API's
+// semantics that iter8's controller and kubectl rely on, so that they can be tested for real:
+//
+//  - discovery (/version, /api, /apis, /api/v1, /apis/<group>[/<version>]) for the built-in
+//    kinds it serves (Namespace, Secret, ConfigMap, Event, ServiceAccount, Lease,
+//    CustomResourceDefinition) and for every kind a created CRD defines;
+//  - get, list (limit/continue pagination, labelSelector k=v), create (201, 409 AlreadyExists,
+//    generateName), update (resourceVersion required for custom resources, 409 Conflict when
+//    stale), JSON patch and merge patch (422 when the patch cannot apply, 415 for strategic
+//    merge patch on custom resources), delete; metadata uid, creationTimestamp, generation
+//    (bumped when spec changes) and a cluster-wide resourceVersion on every write;
+//  - the status subresource: writes to the object ignore status, writes to /status change only
+//    status (for kinds whose CRD declares it);
+//  - watch: a chunked stream of {type, object} lines from a resourceVersion, BOOKMARK events when
+//    asked (allowWatchBookmarks), an ERROR event with a 410 Expired Status when the version is
+//    older than the kept history, timeoutSeconds;
+//  - errors as Status objects (400, 404, 409, 410, 415, 422, 500) like the real server's.
+//
+// Not enforced: authentication, admission, CRD schema validation, field selectors, server-side
+// apply, protobuf, OpenAPI documents (use kubectl with --validate=false).
+//
+// Fault injection for tests: the next N requests fail with a code, all open watches are
+// dropped, the event history is compacted (so resuming watches get 410).
+//
+// Thread-safe: requests are served on a pool of threads; every public method may be called from
+// any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace iter8::testing {
+
+struct TestApiServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;         // 0: any free port
+  int threads = 64;     // each open watch holds one
+  int history = 10000;  // events kept for watch resumption
+  int bookmark_interval_ms = 1000;
+};
+
+class TestApiServer {
+ public:
+  explicit TestApiServer(TestApiServerOptions options = {});
+  ~TestApiServer();
+  TestApiServer(const TestApiServer&) = delete;
+  TestApiServer& operator=(const TestApiServer&) = delete;
+
+  absl::Status Start();
+  void Stop();
+  int port() const;
+  std::string Url() const;  // http://host:port
+  // A kubeconfig (YAML) whose current context points at this server without credentials.
+  std::string Kubeconfig() const;
+
+  // Fault injection.
+  void FailNextRequests(int count, int code);  // watches excepted
+  void DropWatches();
+  void CompactHistory();
+  // Requests served so far (by method), for tests that count API calls.
+  int64_t Requests() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace iter8::testing
