@@ -6,7 +6,8 @@
 //
 //  - discovery (/version, /api, /apis, /api/v1, /apis/<group>[/<version>]) for the built-in
 //    kinds it serves (Namespace, Secret, ConfigMap, Event, ServiceAccount, Lease,
-//    CustomResourceDefinition) and for every kind a created CRD defines;
+//    CustomResourceDefinition; Deployment and RBAC kinds stored without semantics, so that
+//    deploy manifests apply) and for every kind a created CRD defines;
 //  - get, list (limit/continue pagination, labelSelector k=v), create (201, 409 AlreadyExists,
 //    generateName), update (resourceVersion required for custom resources, 409 Conflict when
 //    stale), JSON patch and merge patch (422 when the patch cannot apply, 415 for strategic
