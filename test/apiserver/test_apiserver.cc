@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -828,45 +829,46 @@ absl::Status TestApiServer::Start() {
           }
         });
   });
-  s->server.Post(resource_paths, [s, resolve, answer, injected](const httplib::Request& req,
-                                                                httplib::Response& res) {
-    if (injected(req, res)) return;
-    std::lock_guard<std::mutex> lock(s->mu);
-    std::optional<Target> t = resolve(req, res);
-    if (!t) return;
-    const Json body = Json::parse(req.body, nullptr, false);
-    if (body.is_discarded()) return answer(res, Fail(400, "the body is not valid JSON"), 0);
-    answer(res, s->Create(*t, body), 201);
-  });
-  s->server.Put(resource_paths, [s, resolve, answer, injected](const httplib::Request& req,
-                                                               httplib::Response& res) {
-    if (injected(req, res)) return;
-    std::lock_guard<std::mutex> lock(s->mu);
-    std::optional<Target> t = resolve(req, res);
-    if (!t) return;
-    const Json body = Json::parse(req.body, nullptr, false);
-    if (body.is_discarded()) return answer(res, Fail(400, "the body is not valid JSON"), 0);
-    if (t->name.empty()) return answer(res, Fail(405, "update needs a name"), 0);
-    answer(res, s->Replace(*t, body, /*require_rv=*/true), 200);
-  });
-  s->server.Patch(resource_paths, [s, resolve, answer, injected](const httplib::Request& req,
-                                                                 httplib::Response& res) {
-    if (injected(req, res)) return;
-    std::lock_guard<std::mutex> lock(s->mu);
-    std::optional<Target> t = resolve(req, res);
-    if (!t) return;
-    if (t->name.empty()) return answer(res, Fail(405, "patch needs a name"), 0);
-    answer(res, s->Patch(*t, req.get_header_value("Content-Type"), req.body), 200);
-  });
-  s->server.Delete(resource_paths, [s, resolve, answer, injected](const httplib::Request& req,
-                                                                  httplib::Response& res) {
-    if (injected(req, res)) return;
-    std::lock_guard<std::mutex> lock(s->mu);
-    std::optional<Target> t = resolve(req, res);
-    if (!t) return;
-    if (t->name.empty()) return answer(res, Fail(405, "deletecollection is not supported"), 0);
-    answer(res, s->Delete(*t), 200);
-  });
+  // Create, update, patch and delete: injected failures, the lock and the path first.
+  using Verb = std::function<void(const Target&, const httplib::Request&, httplib::Response&)>;
+  auto write = [s, resolve, injected](Verb verb) {
+    return [s, resolve, injected, verb](const httplib::Request& req, httplib::Response& res) {
+      if (injected(req, res)) return;
+      std::lock_guard<std::mutex> lock(s->mu);
+      if (std::optional<Target> t = resolve(req, res)) verb(*t, req, res);
+    };
+  };
+  auto body_or_400 = [answer](const httplib::Request& req, httplib::Response& res) {
+    Json body = Json::parse(req.body, nullptr, false);
+    if (body.is_discarded()) answer(res, Fail(400, "the body is not valid JSON"), 0);
+    return body;
+  };
+  s->server.Post(resource_paths,
+                 write([s, answer, body_or_400](const Target& t, const httplib::Request& req,
+                                                httplib::Response& res) {
+                   const Json body = body_or_400(req, res);
+                   if (!body.is_discarded()) answer(res, s->Create(t, body), 201);
+                 }));
+  s->server.Put(resource_paths,
+                write([s, answer, body_or_400](const Target& t, const httplib::Request& req,
+                                               httplib::Response& res) {
+                  const Json body = body_or_400(req, res);
+                  if (body.is_discarded()) return;
+                  if (t.name.empty()) return answer(res, Fail(405, "update needs a name"), 0);
+                  answer(res, s->Replace(t, body, /*require_rv=*/true), 200);
+                }));
+  s->server.Patch(resource_paths, write([s, answer](const Target& t, const httplib::Request& req,
+                                                    httplib::Response& res) {
+                    if (t.name.empty()) return answer(res, Fail(405, "patch needs a name"), 0);
+                    answer(res, s->Patch(t, req.get_header_value("Content-Type"), req.body), 200);
+                  }));
+  s->server.Delete(resource_paths, write([s, answer](const Target& t, const httplib::Request&,
+                                                     httplib::Response& res) {
+                     if (t.name.empty()) {
+                       return answer(res, Fail(405, "deletecollection is not supported"), 0);
+                     }
+                     answer(res, s->Delete(t), 200);
+                   }));
 
   if (s->options.port == 0) {
     s->port = s->server.bind_to_any_port(s->options.host);
