@@ -1,4 +1,4 @@
-#include "metrics/http_client.h"
+#include "http/http_client.h"
 
 #include <curl/curl.h>
 
@@ -6,18 +6,25 @@
 
 #include "common/strings.h"
 
-namespace iter8::metrics {
+namespace iter8::http {
 namespace {
 
 struct Sink {
   std::string* body;
   size_t limit;
+  const std::function<bool(std::string_view)>* on_data;
   bool overflow = false;
+  bool stopped = false;
 };
 
 size_t Write(char* data, size_t size, size_t n, void* user) {
   auto* sink = static_cast<Sink*>(user);
   const size_t bytes = size * n;
+  if (*sink->on_data) {
+    if ((*sink->on_data)(std::string_view(data, bytes))) return bytes;
+    sink->stopped = true;
+    return 0;
+  }
   if (sink->body->size() + bytes > sink->limit) {
     sink->overflow = true;
     return 0;  // makes curl abort with CURLE_WRITE_ERROR
@@ -66,20 +73,25 @@ std::string HttpClient::FullUrl(const HttpRequest& request) {
 absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& request) {
   CURL* curl = static_cast<CURL*>(curl_);
   if (!curl) return absl::ResourceExhaustedError("cannot initialise libcurl");
-  if (request.method != "GET" && request.method != "POST") {
+  if (request.method != "GET" && request.method != "POST" && request.method != "PUT" &&
+      request.method != "PATCH" && request.method != "DELETE") {
     return absl::InvalidArgumentError(StrCat("unsupported HTTP method ", request.method));
   }
   curl_easy_reset(curl);  // keeps the connection cache
   const std::string url = FullUrl(request);
   HttpResponse response;
-  Sink sink{&response.body, options_.max_response_bytes};
+  Sink sink{&response.body, options_.max_response_bytes, &request.on_data};
   char error[CURL_ERROR_SIZE] = {0};
   curl_slist* headers = nullptr;
   for (const auto& [k, v] : request.headers) {
     headers = curl_slist_append(headers, StrCat(k, ": ", v).c_str());
   }
   if (!request.body.empty()) {
-    headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, StrCat("Content-Type: ", request.content_type).c_str());
+  }
+  if (!request.bearer_token.empty()) {
+    headers =
+        curl_slist_append(headers, StrCat("Authorization: Bearer ", request.bearer_token).c_str());
   }
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -93,12 +105,30 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
   if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+  curl_blob ca{const_cast<char*>(options_.ca_pem.data()), options_.ca_pem.size(), CURL_BLOB_NOCOPY};
+  if (!options_.ca_pem.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &ca);
+  curl_blob cert{const_cast<char*>(options_.client_cert_pem.data()),
+                 options_.client_cert_pem.size(), CURL_BLOB_NOCOPY};
+  curl_blob key{const_cast<char*>(options_.client_key_pem.data()), options_.client_key_pem.size(),
+                CURL_BLOB_NOCOPY};
+  if (!options_.client_cert_pem.empty()) curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &cert);
+  if (!options_.client_key_pem.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &key);
+  if (!options_.client_cert_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.client_cert_file.c_str());
+  }
+  if (!options_.client_key_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.client_key_file.c_str());
+  }
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   if (headers) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  if (request.method == "POST") {
-    curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.body.size()));
+  if (request.method != "GET") {
+    if (request.method != "POST") {
+      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+    if (request.method != "DELETE" || !request.body.empty()) {
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.c_str());
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.body.size()));
+    }
   }
   if (!request.basic_user.empty()) {
     curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
@@ -107,6 +137,10 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& request) {
   }
   CURLcode rc = curl_easy_perform(curl);
   curl_slist_free_all(headers);
+  if (sink.stopped) {  // the streaming consumer ended the request
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+    return response;
+  }
   if (sink.overflow) {
     return absl::ResourceExhaustedError(StrCat("response from ", request.url, " is larger than ",
                                                options_.max_response_bytes, " bytes"));
@@ -131,4 +165,4 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& request) {
   return response;
 }
 
-}  // namespace iter8::metrics
+}  // namespace iter8::http
