@@ -30,6 +30,7 @@ absl::Status StatusFromResponse(long code, const std::string& body) {
   message = StrCat("HTTP ", code, reason.empty() ? "" : StrCat(" ", reason), ": ", message);
   switch (code) {
     case 400:
+    case 415:  // a patch type the server does not take
     case 422:
       return absl::InvalidArgumentError(message);
     case 401:
@@ -42,8 +43,6 @@ absl::Status StatusFromResponse(long code, const std::string& body) {
                                        : absl::AbortedError(message);
     case 410:
       return absl::OutOfRangeError(message);
-    case 415:
-      return absl::UnimplementedError(message);
     default:
       if (code == 429 || code >= 500) return absl::UnavailableError(message);
       return absl::UnknownError(message);

@@ -6,7 +6,7 @@
 // subresource, and watch (a chunked stream of events, with bookmarks). Status objects come back
 // as absl::Status with the server's message:
 //   404 NotFound, 409 AlreadyExists / Aborted (conflict: re-read and retry),
-//   410 OutOfRange (watch version expired: relist), 400/422 InvalidArgument,
+//   410 OutOfRange (watch version expired: relist), 400/415/422 InvalidArgument,
 //   401/403 PermissionDenied, 429/5xx and network errors Unavailable.
 // 429, 5xx and network errors are retried with exponential backoff (up to `retries` times);
 // requests are paced by a token bucket (qps, burst).

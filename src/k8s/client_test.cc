@@ -168,5 +168,22 @@ TEST_F(ClientTest, WatchStreamsEventsAndReportsAnExpiredVersion) {
   EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
 }
 
+TEST(StatusFromResponseTest, CodesAndMessagesFromStatusObjects) {
+  auto status = [](int code, const std::string& reason) {
+    return Json{{"kind", "Status"}, {"code", code}, {"reason", reason}, {"message", "why"}}.dump();
+  };
+  EXPECT_TRUE(absl::IsAlreadyExists(StatusFromResponse(409, status(409, "AlreadyExists"))));
+  EXPECT_TRUE(absl::IsAborted(StatusFromResponse(409, status(409, "Conflict"))));
+  EXPECT_TRUE(absl::IsOutOfRange(StatusFromResponse(410, status(410, "Expired"))));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(StatusFromResponse(415, status(415, "UnsupportedMediaType"))));
+  EXPECT_TRUE(absl::IsPermissionDenied(StatusFromResponse(403, status(403, "Forbidden"))));
+  EXPECT_TRUE(absl::IsUnavailable(StatusFromResponse(429, status(429, "TooManyRequests"))));
+  EXPECT_EQ(StatusFromResponse(422, status(422, "Invalid")).message(), "HTTP 422 Invalid: why");
+  // Not a Status object (a proxy in the way): the body itself.
+  EXPECT_EQ(StatusFromResponse(502, "<html>bad gateway</html>").message(),
+            "HTTP 502: <html>bad gateway</html>");
+}
+
 }  // namespace
 }  // namespace iter8::k8s
