@@ -292,62 +292,7 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
       api::ApplyDefaults(&d);
       obs.weights = traffic::ReadWeights(traffic_, d);
     } else if (r.need == engine::Need::kValues) {
-      metrics::EnvSecretSource secrets;
-      metrics::HttpProvider http(options_.http, &secrets);
-      metrics::MockProvider mock(random);
-      std::optional<CollectedOrProxySource> source;
-      std::optional<metrics::BuiltinProvider> builtin;
-      if (e.status.analysis && e.status.analysis->aggregated_builtin_hists.is_object()) {
-        source.emplace(e.status.analysis->aggregated_builtin_hists, options_.builtin);
-      } else if (options_.builtin != nullptr) {
-        source.emplace(Json(), options_.builtin);
-      }
-      if (source) builtin.emplace(*source);
-      metrics::QueryContext ctx;
-      ctx.start = e.status.start_time.value_or(now);
-      ctx.now = now;
-      ctx.v2alpha1 = e.v2alpha1.has_value();
-      engine::MetricValues values;
-      Json counters;  // null unless a metric has spec.counters
-      const Json previous_counters =
-          e.status.analysis ? e.status.analysis->extra.value(engine::kCountersStateKey, Json())
-                            : Json();
-      std::vector<api::FieldError> counter_errors;  // reported by validation; ignored here
-      metrics::HttpClient counter_client(options_.http.http);
-      for (const api::MetricInfo& mi : e.status.metrics) {
-        for (const api::VersionDetail* v : api::AllVersions(e.spec)) {
-          metrics::MetricResult res;
-          if (!mi.metric_obj.spec.mock.empty()) {
-            res = mock.Query(mi.metric_obj, *v, ctx);
-          } else if (std::optional<api::CounterQueries> cq =
-                         api::ParseCounterQueries(mi.metric_obj, &counter_errors)) {
-            const Json previous = previous_counters.is_object() &&
-                                          previous_counters.contains(mi.name) &&
-                                          previous_counters[mi.name].is_object()
-                                      ? previous_counters[mi.name].value(v->name, Json())
-                                      : Json();
-            metrics::CounterRead read =
-                metrics::ReadCounters(counter_client, *cq, MethodOf(e, mi), *v, ctx, previous);
-            res = std::move(read.result);
-            counters[mi.name][v->name] = std::move(read.state);
-          } else if (mi.metric_obj.spec.provider == "iter8") {
-            res = builtin ? builtin->Query(mi.metric_obj, *v, ctx)
-                          : metrics::MetricResult::Unavailable(
-                                "builtin metric: no proxy statistics in this process");
-          } else {
-            res = http.Query(mi.metric_obj, *v, ctx);
-          }
-          engine::MetricValue& mv = values[mi.name][v->name];
-          mv.value = res.value;
-          mv.sample_size = res.sample_size;
-          mv.error = res.unavailable;
-          mv.request = res.request;
-          if (res.buckets)
-            mv.buckets = analytics::Buckets{res.buckets->upper_bounds, res.buckets->counts};
-        }
-      }
-      obs.values = std::move(values);
-      obs.counters = std::move(counters);
+      ReadValues(e, now, random, &obs);
     }
   }
   if (r.need != engine::Need::kNothing) return absl::InternalError("engine kept asking");
@@ -427,6 +372,69 @@ void Controller::LaunchHandler(const api::Experiment& e, const std::string& hand
       &Controller::RunHandler, this,
       store::ObjectKey{kHandlerKind, e.metadata.namespace_, handler_name},
       store::ObjectKey{"Experiment", e.metadata.namespace_, e.metadata.name}, type, action);
+}
+
+// This iteration's value of every metric for every version: mock levels, raw counters
+// (spec.counters, with their state handed back to the engine), builtin statistics (collected by
+// metrics/collect, else the proxy's) or the REST provider.
+void Controller::ReadValues(const api::Experiment& e, absl::Time now, Random& random,
+                            engine::Observations* obs) const {
+  metrics::EnvSecretSource secrets;
+  metrics::HttpProvider http(options_.http, &secrets);
+  metrics::MockProvider mock(random);
+  std::optional<CollectedOrProxySource> source;
+  std::optional<metrics::BuiltinProvider> builtin;
+  if (e.status.analysis && e.status.analysis->aggregated_builtin_hists.is_object()) {
+    source.emplace(e.status.analysis->aggregated_builtin_hists, options_.builtin);
+  } else if (options_.builtin != nullptr) {
+    source.emplace(Json(), options_.builtin);
+  }
+  if (source) builtin.emplace(*source);
+  metrics::QueryContext ctx;
+  ctx.start = e.status.start_time.value_or(now);
+  ctx.now = now;
+  ctx.v2alpha1 = e.v2alpha1.has_value();
+  engine::MetricValues values;
+  Json counters;  // null unless a metric has spec.counters
+  const Json previous_counters =
+      e.status.analysis ? e.status.analysis->extra.value(engine::kCountersStateKey, Json())
+                        : Json();
+  std::vector<api::FieldError> counter_errors;  // reported by validation; ignored here
+  metrics::HttpClient counter_client(options_.http.http);
+  for (const api::MetricInfo& mi : e.status.metrics) {
+    for (const api::VersionDetail* v : api::AllVersions(e.spec)) {
+      metrics::MetricResult res;
+      if (!mi.metric_obj.spec.mock.empty()) {
+        res = mock.Query(mi.metric_obj, *v, ctx);
+      } else if (std::optional<api::CounterQueries> cq =
+                     api::ParseCounterQueries(mi.metric_obj, &counter_errors)) {
+        const Json previous = previous_counters.is_object() &&
+                                      previous_counters.contains(mi.name) &&
+                                      previous_counters[mi.name].is_object()
+                                  ? previous_counters[mi.name].value(v->name, Json())
+                                  : Json();
+        metrics::CounterRead read =
+            metrics::ReadCounters(counter_client, *cq, MethodOf(e, mi), *v, ctx, previous);
+        res = std::move(read.result);
+        counters[mi.name][v->name] = std::move(read.state);
+      } else if (mi.metric_obj.spec.provider == "iter8") {
+        res = builtin ? builtin->Query(mi.metric_obj, *v, ctx)
+                      : metrics::MetricResult::Unavailable(
+                            "builtin metric: no proxy statistics in this process");
+      } else {
+        res = http.Query(mi.metric_obj, *v, ctx);
+      }
+      engine::MetricValue& mv = values[mi.name][v->name];
+      mv.value = res.value;
+      mv.sample_size = res.sample_size;
+      mv.error = res.unavailable;
+      mv.request = res.request;
+      if (res.buckets)
+        mv.buckets = analytics::Buckets{res.buckets->upper_bounds, res.buckets->counts};
+    }
+  }
+  obs->values = std::move(values);
+  obs->counters = std::move(counters);
 }
 
 absl::Status Controller::StoreBuiltinHists(const store::ObjectKey& experiment, const Json& hists) {

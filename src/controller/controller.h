@@ -31,6 +31,8 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/random.h"
+#include "engine/engine.h"
 #include "metrics/builtin_provider.h"
 #include "metrics/http_provider.h"
 #include "store/sqlite_store.h"
@@ -72,6 +74,8 @@ class Controller {
                      const std::string& action, int loop);
   void RunHandler(store::ObjectKey handler, store::ObjectKey experiment, int type,
                   std::string action);
+  void ReadValues(const api::Experiment& experiment, absl::Time now, Random& random,
+                  engine::Observations* observations) const;
   // metrics/collect's results merged into the experiment's aggregatedBuiltinHists.
   absl::Status StoreBuiltinHists(const store::ObjectKey& experiment, const api::Json& hists);
 
