@@ -26,8 +26,9 @@ const std::string& QueryOf(const api::CounterQueries& q, const std::string& kind
                             : q.buckets;
 }
 
-// The le label of a bucket series key, as a number (+Inf for "+Inf"); NaN when absent or bad.
-double LeOf(const std::string& series_key) {
+}  // namespace
+
+double BucketBound(const std::string& series_key) {
   const Json labels = Json::parse(series_key, nullptr, false);
   if (!labels.is_object() || !labels.contains("le") || !labels["le"].is_string()) return NAN;
   const std::string le = labels["le"].get<std::string>();
@@ -36,8 +37,6 @@ double LeOf(const std::string& series_key) {
   const double v = std::strtod(le.c_str(), &end);
   return end != nullptr && *end == '\0' && !le.empty() ? v : NAN;
 }
-
-}  // namespace
 
 absl::StatusOr<std::map<std::string, double>> QueryInstantVector(HttpClient& client,
                                                                  const std::string& base_url,
@@ -135,7 +134,7 @@ CounterRead ReadCounters(HttpClient& client, const api::CounterQueries& queries,
       const double increment = p == previous.end() || value < p->second ? value : value - p->second;
       series[key] = value;
       if (std::string(kind) == "buckets") {
-        const double le = LeOf(key);
+        const double le = BucketBound(key);
         if (std::isnan(le)) {
           out.result = MetricResult::Unavailable(
               StrCat("counters.buckets: series ", key, " has no numeric le label"));

@@ -37,6 +37,10 @@ absl::StatusOr<std::map<std::string, double>> QueryInstantVector(HttpClient& cli
                                                                  const std::string& query,
                                                                  int64_t time);
 
+// The `le` label of a series key from QueryInstantVector as a number (+Inf for "+Inf"); NaN
+// when it has none or it is not a number.
+double BucketBound(const std::string& series_key);
+
 struct CounterRead {
   MetricResult result;
   api::Json state;  // the state to hand back next iteration (unchanged on failure)
