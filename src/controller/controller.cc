@@ -77,7 +77,15 @@ std::string RunId(const api::Experiment& e) {
 }  // namespace
 
 Controller::Controller(store::SqliteStore& store, ControllerOptions options)
-    : store_(store), options_(std::move(options)), traffic_(store) {
+    : Controller(store, &store, std::move(options)) {}
+
+Controller::Controller(store::ResourceStore& store, store::RecordStore* records,
+                       ControllerOptions options)
+    : store_(store),
+      records_(records),
+      options_(std::move(options)),
+      store_traffic_(store),
+      traffic_(options_.traffic != nullptr ? *options_.traffic : store_traffic_) {
   seed_ =
       options_.seed != 0 ? options_.seed : static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
 }
@@ -104,8 +112,7 @@ void Controller::Start() {
                           spec.value("experiment", std::string())};
       options_.log(StrCat("restarting handler ", hk.name, " left running by a previous run"));
       std::lock_guard<std::mutex> l(mu_);
-      handler_threads_.emplace_back(&Controller::RunHandler, this, hk, ek, spec.value("type", 0),
-                                    spec.value("action", std::string()));
+      SpawnHandlerLocked(hk, ek, spec.value("type", 0), spec.value("action", std::string()));
     }
   }
   absl::StatusOr<std::vector<Json>> all = store_.List("Experiment", "");
@@ -129,7 +136,7 @@ void Controller::Stop() {
     stopping_ = true;
     cancel_tasks_ = true;
     threads.swap(threads_);
-    for (auto& t : handler_threads_) threads.push_back(std::move(t));
+    for (auto& t : handler_threads_) threads.push_back(std::move(t.thread));
     handler_threads_.clear();
   }
   cv_.notify_all();
@@ -213,7 +220,9 @@ void Controller::Work() {
       queued_.erase(queued_.begin());
       processing_.insert(key);
     }
+    const absl::Time began = absl::Now();
     absl::Status s = Reconcile(key);
+    if (options_.on_reconcile) options_.on_reconcile(absl::Now() - began, s);
     if (!s.ok() && !absl::IsNotFound(s) && !absl::IsAborted(s)) {
       options_.log(StrCat(key.namespace_, "/", key.name, ": ", s.message(), " (retrying)"));
     }
@@ -326,9 +335,15 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
     }
     api::Experiment run = e;
     run.status = r.status;
-    absl::Status s = store_.PutRecord(key.namespace_, key.name, RunId(run),
-                                      (*r.record)["iteration"].get<int64_t>(), *r.record);
-    if (!s.ok()) return s;
+    const int64_t iteration = (*r.record)["iteration"].get<int64_t>();
+    if (records_ != nullptr) {
+      absl::Status s =
+          records_->PutRecord(key.namespace_, key.name, RunId(run), iteration, *r.record);
+      if (!s.ok()) return s;
+    } else {
+      options_.log(StrCat(key.namespace_, "/", key.name, ": decision record ", iteration, ": ",
+                          r.record->dump()));
+    }
   }
   for (const engine::Event& ev : r.events) {
     options_.log(StrCat(key.namespace_, "/", key.name, ": ", ev.reason,
@@ -340,6 +355,9 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
     absl::StatusOr<Json> written = store_.UpdateStatus(api::EncodeResource(out));
     if (!written.ok()) return written.status();
   }
+  if (options_.on_event) {
+    for (const engine::Event& ev : r.events) options_.on_event(e, ev);
+  }
   if (r.release_target) {
     for (const engine::Contender& c : obs.contenders) {
       Enqueue({"Experiment", c.namespace_, c.name});
@@ -347,6 +365,16 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
   }
   if (r.requeue_after) Enqueue(key, *r.requeue_after);
   return absl::OkStatus();
+}
+
+ControllerStats Controller::Stats() {
+  std::lock_guard<std::mutex> l(mu_);
+  ControllerStats st;
+  st.queued = queued_.size();
+  st.processing = processing_.size();
+  st.timers = timers_.size();
+  st.handlers = running_handlers_;
+  return st;
 }
 
 void Controller::LaunchHandler(const api::Experiment& e, const std::string& handler_name, int type,
@@ -368,10 +396,34 @@ void Controller::LaunchHandler(const api::Experiment& e, const std::string& hand
   }
   std::lock_guard<std::mutex> l(mu_);
   if (stopping_) return;
-  handler_threads_.emplace_back(
-      &Controller::RunHandler, this,
-      store::ObjectKey{kHandlerKind, e.metadata.namespace_, handler_name},
-      store::ObjectKey{"Experiment", e.metadata.namespace_, e.metadata.name}, type, action);
+  SpawnHandlerLocked(store::ObjectKey{kHandlerKind, e.metadata.namespace_, handler_name},
+                     store::ObjectKey{"Experiment", e.metadata.namespace_, e.metadata.name}, type,
+                     action);
+}
+
+void Controller::SpawnHandlerLocked(store::ObjectKey handler, store::ObjectKey experiment, int type,
+                                    std::string action) {
+  for (auto it = handler_threads_.begin(); it != handler_threads_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = handler_threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  ++running_handlers_;
+  handler_threads_.push_back(
+      {std::thread([this, handler = std::move(handler), experiment = std::move(experiment), type,
+                    action = std::move(action), done] {
+         RunHandler(handler, experiment, type, action);
+         {
+           std::lock_guard<std::mutex> l(mu_);
+           --running_handlers_;
+         }
+         done->store(true);
+       }),
+       done});
 }
 
 // This iteration's value of every metric for every version: mock levels, raw counters
@@ -379,8 +431,8 @@ void Controller::LaunchHandler(const api::Experiment& e, const std::string& hand
 // metrics/collect, else the proxy's) or the REST provider.
 void Controller::ReadValues(const api::Experiment& e, absl::Time now, Random& random,
                             engine::Observations* obs) const {
-  metrics::EnvSecretSource secrets;
-  metrics::HttpProvider http(options_.http, &secrets);
+  metrics::HttpProvider http(options_.http,
+                             options_.secrets != nullptr ? options_.secrets : &env_secrets_);
   metrics::MockProvider mock(random);
   std::optional<CollectedOrProxySource> source;
   std::optional<metrics::BuiltinProvider> builtin;
@@ -480,6 +532,7 @@ void Controller::RunHandler(store::ObjectKey handler, store::ObjectKey experimen
       env.experiment = &*e;
       env.type = static_cast<engine::HandlerType>(type);
       env.traffic = &traffic_;
+      env.extra = &options_.extra_tasks;
       env.timeout = options_.task_timeout;
       env.cancel = &cancel_tasks_;
       env.log = [&](const std::string& line) {

@@ -14,6 +14,11 @@
 // computed from the stored distribution, so re-applying them is idempotent) and its decision
 // record replaces the half-written one. Handlers that were running are started again.
 //
+// The same Controller serves both modes: local mode hands it a SqliteStore (resources and
+// decision records); cluster mode (k8s/cluster_store.h) a store over the Kubernetes API with
+// informer caches, a traffic driver that JSON-patches any kind, the kserve/* tasks, a Secret
+// source and an event sink that writes Kubernetes Events.
+//
 // Threads: Start() runs one watcher thread, `workers` reconcile threads and one thread per
 // running handler; Stop() (or the destructor) joins them all. Public methods are thread-safe.
 #pragma once
@@ -21,6 +26,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,7 +41,9 @@
 #include "engine/engine.h"
 #include "metrics/builtin_provider.h"
 #include "metrics/http_provider.h"
+#include "metrics/secrets.h"
 #include "store/sqlite_store.h"
+#include "tasks/tasks.h"
 #include "traffic/traffic.h"
 
 namespace iter8::controller {
@@ -50,11 +58,32 @@ struct ControllerOptions {
   metrics::HttpProviderOptions http;
   const metrics::BuiltinSource* builtin = nullptr;  // proxy statistics, when local mode has them
   std::function<void(const std::string&)> log = [](const std::string&) {};
+
+  // Cluster mode's parts; null/empty = local mode's (StoreTrafficDriver on the store, secrets
+  // from the environment, no extra tasks, events only logged).
+  traffic::TrafficDriver* traffic = nullptr;
+  const metrics::SecretSource* secrets = nullptr;
+  tasks::TaskRegistry extra_tasks;
+  // Called for every engine event (condition changes, iteration completed, ...), after the
+  // status write that carries it.
+  std::function<void(const api::Experiment&, const engine::Event&)> on_event;
+  // Called after every reconcile with how long it took and its result (operations metrics).
+  std::function<void(absl::Duration, const absl::Status&)> on_reconcile;
+};
+
+// What the controller reports about itself (cluster mode's /metrics).
+struct ControllerStats {
+  size_t queued = 0;      // keys waiting for a worker
+  size_t processing = 0;  // keys being reconciled
+  size_t timers = 0;      // keys waiting for their next iteration
+  size_t handlers = 0;    // actions running
 };
 
 class Controller {
  public:
   Controller(store::SqliteStore& store, ControllerOptions options);
+  // `records` may be null (records are then only logged).
+  Controller(store::ResourceStore& store, store::RecordStore* records, ControllerOptions options);
   ~Controller();
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
@@ -65,6 +94,8 @@ class Controller {
 
   // One reconcile of the experiment at `key`, on the calling thread.
   absl::Status Reconcile(const store::ObjectKey& key);
+
+  ControllerStats Stats();
 
  private:
   void Enqueue(const store::ObjectKey& key, absl::Duration after = absl::ZeroDuration());
@@ -79,9 +110,12 @@ class Controller {
   // metrics/collect's results merged into the experiment's aggregatedBuiltinHists.
   absl::Status StoreBuiltinHists(const store::ObjectKey& experiment, const api::Json& hists);
 
-  store::SqliteStore& store_;
+  store::ResourceStore& store_;
+  store::RecordStore* records_;
   ControllerOptions options_;
-  traffic::StoreTrafficDriver traffic_;
+  traffic::StoreTrafficDriver store_traffic_;
+  traffic::TrafficDriver& traffic_;  // options_.traffic, else store_traffic_
+  metrics::EnvSecretSource env_secrets_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -91,7 +125,15 @@ class Controller {
   std::set<store::ObjectKey> dirty_;  // changed while processing
   std::map<store::ObjectKey, absl::Time> timers_;
   std::vector<std::thread> threads_;
-  std::vector<std::thread> handler_threads_;
+  struct HandlerThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  // Starts RunHandler on its own thread and joins those that have finished (mu_ held).
+  void SpawnHandlerLocked(store::ObjectKey handler, store::ObjectKey experiment, int type,
+                          std::string action);
+  std::list<HandlerThread> handler_threads_;
+  size_t running_handlers_ = 0;
   std::atomic<uint64_t> seed_{0};
   std::atomic<bool> cancel_tasks_{false};  // Stop(): running actions are killed
 };

@@ -28,7 +28,7 @@ class Database;
 
 namespace iter8::store {
 
-class SqliteStore final : public ResourceStore {
+class SqliteStore final : public ResourceStore, public RecordStore {
  public:
   // Opens (creating if needed) the database at `path`; ":memory:" for a private in-memory one.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
@@ -47,7 +47,7 @@ class SqliteStore final : public ResourceStore {
   // Decision records: one per (experiment, run uid, iteration); writing the same iteration
   // again replaces it (an iteration re-run after a crash is recorded once).
   absl::Status PutRecord(const std::string& ns, const std::string& name, const std::string& uid,
-                         int64_t iteration, const api::Json& record);
+                         int64_t iteration, const api::Json& record) override;
   // Records of the experiment's latest run (by uid of the newest record), in iteration order.
   absl::StatusOr<std::vector<api::Json>> Records(const std::string& ns, const std::string& name);
 

@@ -69,6 +69,17 @@ class ResourceStore {
   virtual absl::StatusOr<int64_t> Revision() = 0;
 };
 
+// Where the controller keeps an experiment's decision records (one per iteration of a run).
+// Local mode: SqliteStore; cluster mode: the structured log (k8s/cluster_store.h).
+class RecordStore {
+ public:
+  virtual ~RecordStore() = default;
+  // Writing the same (experiment, run, iteration) again replaces the record.
+  virtual absl::Status PutRecord(const std::string& ns, const std::string& name,
+                                 const std::string& uid, int64_t iteration,
+                                 const api::Json& record) = 0;
+};
+
 // The key of an object (kind, metadata.namespace (default "default"), metadata.name), or
 // kInvalidArgument naming the missing field.
 absl::StatusOr<ObjectKey> KeyOf(const api::Json& object);

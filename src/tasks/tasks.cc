@@ -224,6 +224,10 @@ absl::Status RunOne(const api::TaskSpec& task, const TaskEnv& env) {
       return absl::InvalidArgumentError(StrCat("with.", key, ": ", r.status().message()));
     return r;
   };
+  if (env.extra != nullptr) {
+    auto it = env.extra->find(task.task);
+    if (it != env.extra->end()) return it->second(with, env);
+  }
   if (task.task == "common/exec") return Exec(with, env, values);
   if (task.task == "common/bash") {
     absl::StatusOr<std::string> script = render("script", true);

@@ -13,6 +13,9 @@
 //   local/promote        {}                                    winner (or baseline) -> 100 %
 //   metrics/collect      {time, versions[{name, url, qps}], payloadStr, ...}  see collect.h
 //
+// A mode adds its own tasks through TaskEnv::extra (cluster mode: kserve/start and
+// kserve/finish, k8s/kserve.h); a name there takes precedence over a built-in one.
+//
 // Templates: `{{ .name }}` and `{{ .<variable> }}` of the version recommended for promotion are
 // replaced in exec args, bash scripts, URLs and bodies. Unlike the original (Go html/template)
 // values are inserted verbatim, not HTML-escaped: `&`, `<`, `>`, quotes reach the command as
@@ -24,6 +27,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +38,11 @@
 #include "traffic/traffic.h"
 
 namespace iter8::tasks {
+
+struct TaskEnv;
+// A task: its `with` (an object; {} when absent) and the environment of the action.
+using TaskFn = std::function<absl::Status(const api::Json& with, const TaskEnv& env)>;
+using TaskRegistry = std::map<std::string, TaskFn>;
 
 struct TaskEnv {
   const api::Experiment* experiment = nullptr;  // defaulted, with current status
@@ -47,6 +56,7 @@ struct TaskEnv {
   // Adds Fortio results (`{data: {version: result}}`) to the experiment's
   // `status.analysis.aggregatedBuiltinHists` (metrics/collect); set by the controller.
   std::function<absl::Status(const api::Json&)> store_builtin_hists;
+  const TaskRegistry* extra = nullptr;  // the mode's own tasks, by `library/name`
 };
 
 // Runs the tasks in order; the first failure is returned, naming the task and its index.
