@@ -105,7 +105,8 @@ void Controller::Start() {
   absl::StatusOr<std::vector<Json>> handlers = store_.List(kHandlerKind, "");
   if (handlers.ok()) {
     for (const Json& h : *handlers) {
-      if (h.value("status", Json::object()).value("state", "") != "Running") continue;
+      const std::string state = h.value("status", Json::object()).value("state", "");
+      if (state == "Complete" || state == "Failed") continue;
       const Json& spec = h["spec"];
       store::ObjectKey hk{kHandlerKind, h["metadata"]["namespace"], h["metadata"]["name"]};
       store::ObjectKey ek{"Experiment", h["metadata"]["namespace"],
@@ -313,10 +314,26 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
       if (!s.ok() && !absl::IsNotFound(s)) return s;
     }
   }
+  // The action's thread starts after the status write below (on every path out of here), so
+  // it reads the status this step wrote (e.g. the version recommended for promotion).
+  bool spawn = false;
   if (r.launch) {
-    LaunchHandler(e, r.launch->name, static_cast<int>(r.launch->type), r.launch->action,
-                  r.launch->loop);
+    spawn = CreateHandler(e, r.launch->name, static_cast<int>(r.launch->type), r.launch->action,
+                          r.launch->loop);
   }
+  struct SpawnAtExit {
+    Controller* c;
+    const std::optional<engine::LaunchHandler>& launch;
+    const bool& spawn;
+    const store::ObjectKey& key;
+    ~SpawnAtExit() {
+      if (!spawn) return;
+      std::lock_guard<std::mutex> l(c->mu_);
+      if (c->stopping_) return;
+      c->SpawnHandlerLocked({kHandlerKind, key.namespace_, launch->name}, key,
+                            static_cast<int>(launch->type), launch->action);
+    }
+  } spawn_at_exit{this, r.launch, spawn, key};
   for (const engine::WeightPatch& p : r.patches) {
     // The original only logs patch errors; the read-back below decides.
     absl::Status s = traffic_.Apply(p);
@@ -377,7 +394,7 @@ ControllerStats Controller::Stats() {
   return st;
 }
 
-void Controller::LaunchHandler(const api::Experiment& e, const std::string& handler_name, int type,
+bool Controller::CreateHandler(const api::Experiment& e, const std::string& handler_name, int type,
                                const std::string& action, int loop) {
   Json h = Json::object();
   h["apiVersion"] = "iter8.tools/v1alpha1";
@@ -385,20 +402,17 @@ void Controller::LaunchHandler(const api::Experiment& e, const std::string& hand
   h["metadata"] = {{"name", handler_name}, {"namespace", e.metadata.namespace_}};
   h["spec"] = {{"experiment", e.metadata.name}, {"type", type}, {"action", action}, {"loop", loop}};
   absl::StatusOr<Json> created = store_.Create(h);
-  if (!created.ok() && !absl::IsAlreadyExists(created.status())) {
-    options_.log(StrCat("handler ", handler_name, ": ", created.status().message()));
-    return;
+  if (!created.ok()) {
+    // AlreadyExists: another reconcile (or replica) created it and runs it.
+    if (!absl::IsAlreadyExists(created.status())) {
+      options_.log(StrCat("handler ", handler_name, ": ", created.status().message()));
+    }
+    return false;
   }
-  if (created.ok()) {
-    Json with_status = *created;
-    with_status["status"] = {{"state", "Running"}};
-    (void)store_.UpdateStatus(with_status);
-  }
-  std::lock_guard<std::mutex> l(mu_);
-  if (stopping_) return;
-  SpawnHandlerLocked(store::ObjectKey{kHandlerKind, e.metadata.namespace_, handler_name},
-                     store::ObjectKey{"Experiment", e.metadata.namespace_, e.metadata.name}, type,
-                     action);
+  Json with_status = *created;
+  with_status["status"] = {{"state", "Running"}};
+  (void)store_.UpdateStatus(with_status);  // a handler without a state counts as running
+  return true;
 }
 
 void Controller::SpawnHandlerLocked(store::ObjectKey handler, store::ObjectKey experiment, int type,

@@ -101,7 +101,9 @@ class Controller {
   void Enqueue(const store::ObjectKey& key, absl::Duration after = absl::ZeroDuration());
   void Watch(int64_t seen);
   void Work();
-  void LaunchHandler(const api::Experiment& experiment, const std::string& handler_name, int type,
+  // Stores the handler's record (state Running); false when it exists already or the write
+  // failed (nothing to start).
+  bool CreateHandler(const api::Experiment& experiment, const std::string& handler_name, int type,
                      const std::string& action, int loop);
   void RunHandler(store::ObjectKey handler, store::ObjectKey experiment, int type,
                   std::string action);

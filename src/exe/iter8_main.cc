@@ -1,6 +1,7 @@
 // iter8: metrics-driven experiments and progressive delivery for ML models.
 #include <iostream>
 
+#include "cli/cluster.h"
 #include "cli/commands.h"
 #include "cli/local.h"
 #include "cli/serve.h"
@@ -171,10 +172,37 @@ int main(int argc, char** argv) {
   lg->add_option("--timeout", lc.timeout, "per request (default 10s)");
   lg->add_option("-o,--output", lc.output, "json")->check(CLI::IsMember({"json"}));
 
+  ControllerCommandOptions ctl;
+  CLI::App* cc = app.add_subcommand(
+      "controller", "Cluster mode: run experiments on Kubernetes (KServe/KFServing and any kind)");
+  cc->add_option("--kubeconfig", ctl.kubeconfig,
+                 "kubeconfig file (default $KUBECONFIG, ~/.kube/config, else in-cluster)");
+  cc->add_option("--context", ctl.context, "kubeconfig context (default: current)");
+  cc->add_option("--namespace", ctl.namespace_, "watch experiments in this namespace only");
+  cc->add_option("--iter8-namespace", ctl.iter8_namespace,
+                 "namespace of the lease and actions' state (default $POD_NAMESPACE or "
+                 "iter8-system)");
+  cc->add_flag("--leader-elect", ctl.leader_elect, "elect a leader among replicas (a Lease)");
+  cc->add_option("--lease-name", ctl.lease_name, "Lease name (default leader.iter8.tools)");
+  cc->add_option("--lease-duration", ctl.lease_duration, "default 15s");
+  cc->add_option("--renew-deadline", ctl.renew_deadline, "default 10s");
+  cc->add_option("--retry-period", ctl.retry_period, "default 2s");
+  cc->add_option("--identity", ctl.identity, "this replica's name (default $POD_NAME or host_pid)");
+  cc->add_option("--workers", ctl.workers, "reconcile workers (default 2)");
+  cc->add_option("--qps", ctl.qps, "Kubernetes API requests per second (default 50)");
+  cc->add_option("--burst", ctl.burst, "Kubernetes API burst (default 100)");
+  cc->add_option("--metrics-address", ctl.metrics_address, "/metrics listener (default :8080; 0 = off)");
+  cc->add_option("--health-address", ctl.health_address,
+                 "/healthz and /readyz listener (default :8081; 0 = off)");
+  cc->add_option("--log-format", ctl.log_format, "json (default) or text");
+  cc->add_option("--task-timeout", ctl.task_timeout, "per task of an action (default 300s)");
+  cc->add_option("--resync", ctl.resync, "full relist period of the caches (default 10m)");
+
   if (int code = iter8::exe::Parse(app, argc, argv); code >= 0) return code;
   IoStreams io{std::cin, std::cout, std::cerr};
   if (r->parsed()) return RunRun(run, io);
   if (q->parsed()) return RunQuickstart(qs, io);
+  if (cc->parsed()) return RunControllerCommand(ctl, io);
   if (pc->parsed()) return RunProxyCommand(px, io);
   if (mc->parsed()) return RunModelServerCommand(ms, io);
   if (lg->parsed()) {

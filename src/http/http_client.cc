@@ -33,6 +33,10 @@ size_t Write(char* data, size_t size, size_t n, void* user) {
   return bytes;
 }
 
+int Progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(user)->load() ? 1 : 0;  // 1 aborts
+}
+
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -135,8 +139,14 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& request) {
     curl_easy_setopt(curl, CURLOPT_USERNAME, request.basic_user.c_str());
     curl_easy_setopt(curl, CURLOPT_PASSWORD, request.basic_password.c_str());
   }
+  if (request.cancel != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, Progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, request.cancel);
+  }
   CURLcode rc = curl_easy_perform(curl);
   curl_slist_free_all(headers);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) return absl::CancelledError(StrCat(url, ": cancelled"));
   if (sink.stopped) {  // the streaming consumer ended the request
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
     return response;

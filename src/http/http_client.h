@@ -10,6 +10,7 @@
 // An HttpClient owns a curl handle: use one per thread; it is not thread-safe.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -44,6 +45,9 @@ struct HttpRequest {
   // Streaming: when set, the response body is handed over piece by piece as it arrives (a
   // Kubernetes watch) instead of being collected; returning false ends the request.
   std::function<bool(std::string_view)> on_data;
+  // When set and true, the request is abandoned within about a second (a watch being shut
+  // down while no data arrives); Do then returns kCancelled.
+  const std::atomic<bool>* cancel = nullptr;
   std::string basic_user;  // basic auth when non-empty
   std::string basic_password;
 

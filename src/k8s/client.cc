@@ -66,6 +66,11 @@ int64_t Client::Requests() const {
   return requests_;
 }
 
+int64_t Client::Errors() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return errors_;
+}
+
 void Client::Pace() {
   // Token bucket: `burst` at most, refilled at `qps`. Called with mu_ held.
   const absl::Time now = absl::Now();
@@ -112,6 +117,7 @@ absl::StatusOr<Json> Client::Call(http::HttpRequest request) {
     ++requests_;
     absl::StatusOr<http::HttpResponse> resp = http_.Do(request);
     if (!resp.ok()) {
+      ++errors_;
       last = absl::UnavailableError(
           StrCat(request.method, " ", request.url, ": ", resp.status().message()));
       continue;
@@ -123,6 +129,7 @@ absl::StatusOr<Json> Client::Call(http::HttpRequest request) {
       }
       return j;
     }
+    ++errors_;
     last = StatusFromResponse(resp->status, resp->body);
     if (!Retryable(last)) return last;
   }
@@ -233,7 +240,7 @@ absl::Status Client::Delete(const Resource& r, const std::string& ns, const std:
 absl::Status Client::Watch(
     const Resource& r, const std::string& ns, const std::string& resource_version,
     const std::function<bool(const std::string& type, const Json& object)>& on_event,
-    int timeout_seconds) {
+    int timeout_seconds, const std::string& label_selector, const std::atomic<bool>* cancel) {
   http::HttpClientOptions o = config_.http;
   o.timeout = absl::Seconds(timeout_seconds + 10);
   http::HttpClient client(o);
@@ -242,6 +249,8 @@ absl::Status Client::Watch(
                {"allowWatchBookmarks", "true"},
                {"timeoutSeconds", StrCat(timeout_seconds)}};
   if (!resource_version.empty()) req.query.emplace_back("resourceVersion", resource_version);
+  if (!label_selector.empty()) req.query.emplace_back("labelSelector", label_selector);
+  req.cancel = cancel;
   std::string buffer;
   absl::Status result;
   bool stopped = false;
@@ -279,6 +288,7 @@ absl::Status Client::Watch(
   absl::StatusOr<http::HttpResponse> resp = client.Do(req);
   if (!result.ok()) return result;
   if (stopped) return absl::OkStatus();
+  if (absl::IsCancelled(resp.status())) return resp.status();
   if (!resp.ok())
     return absl::UnavailableError(StrCat("watch ", req.url, ": ", resp.status().message()));
   if (resp->status != 200) return StatusFromResponse(resp->status, buffer);

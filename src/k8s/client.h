@@ -77,14 +77,18 @@ class Client {
 
   // Streams events after `resource_version` ("" = the current state first) until `on_event`
   // returns false, the server ends the stream (returns OK: watch again from the last version
-  // seen) or `timeout_seconds` pass. An expired version is OutOfRange: list again.
+  // seen) or `timeout_seconds` pass. An expired version is OutOfRange: list again. When
+  // `*cancel` becomes true the watch ends within about a second (kCancelled).
   absl::Status Watch(
       const Resource& r, const std::string& ns, const std::string& resource_version,
       const std::function<bool(const std::string& type, const Json& object)>& on_event,
-      int timeout_seconds = 300);
+      int timeout_seconds = 300, const std::string& label_selector = "",
+      const std::atomic<bool>* cancel = nullptr);
 
   // Requests sent so far (retries included), for tests and the capacity benchmark.
   int64_t Requests() const;
+  // Answers other than 2xx and network errors so far (404s included), for /metrics.
+  int64_t Errors() const;
 
  private:
   std::string Path(const Resource& r, const std::string& ns, const std::string& name = "",
@@ -101,6 +105,7 @@ class Client {
   double tokens_;
   absl::Time refilled_;
   int64_t requests_ = 0;
+  int64_t errors_ = 0;
 };
 
 // The absl::Status for an HTTP status code and a Kubernetes Status object (or any body).

@@ -41,11 +41,15 @@ absl::Status StoreTrafficDriver::Apply(const engine::WeightPatch& patch) {
 absl::StatusOr<int32_t> StoreTrafficDriver::Read(const api::ObjectReference& ref) {
   absl::StatusOr<Json> object = store_.Get({ref.kind, ref.namespace_, ref.name});
   if (!object.ok()) return object.status();
+  return WeightAt(*object, ref);
+}
+
+absl::StatusOr<int32_t> WeightAt(const Json& object, const api::ObjectReference& ref) {
   const std::string pointer = ref.field_path.rfind('/', 0) == 0
                                   ? ref.field_path
                                   : engine::FieldPathToPointer(ref.field_path);
   try {
-    const Json& v = object->at(Json::json_pointer(pointer));
+    const Json& v = object.at(Json::json_pointer(pointer));
     if (v.is_number_integer() && v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX) {
       return static_cast<int32_t>(v.get<int64_t>());
     }

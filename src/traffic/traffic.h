@@ -36,6 +36,11 @@ class StoreTrafficDriver final : public TrafficDriver {
   store::ResourceStore& store_;
 };
 
+// The integer at `ref.fieldPath` (a field path or a JSON pointer) of `object`: kNotFound when
+// absent, kInvalidArgument when not an int32 (a numeric string counts, as the original's
+// JSONPath read did).
+absl::StatusOr<int32_t> WeightAt(const api::Json& object, const api::ObjectReference& ref);
+
 // Reads every version's weight of `experiment` (versions without a weightObjRef are absent),
 // as engine::Observations::weights wants it. `v2alpha1` field paths are pointers already.
 absl::StatusOr<std::map<std::string, int32_t>> ReadWeights(TrafficDriver& driver,

@@ -1,26 +1,39 @@
 // File: test/apiserver/main.cc
 //
-// `test_apiserver [--port N] [--kubeconfig FILE]`: runs the in-tree TEST API server (not
-// Kubernetes; see test_apiserver.h) until killed, for trying kubectl or the controller by hand.
+// `test_apiserver [--port N] [--kubeconfig FILE] [--simulate-kserve]`: runs the in-tree TEST
+// API server (not Kubernetes; see test_apiserver.h) until killed, for trying kubectl or the
+// controller by hand. --simulate-kserve also runs the SIMULATED KServe controller
+// (simulated_kserve.h) once the InferenceService CRDs are applied
+// (test/apiserver/kserve-crds.yaml).
+#include <atomic>
 #include <csignal>
+#include <memory>
+#include <vector>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <thread>
 
+#include "absl/time/clock.h"
+#include "k8s/client.h"
+#include "k8s/config.h"
+#include "test/apiserver/simulated_kserve.h"
 #include "test/apiserver/test_apiserver.h"
 
 int main(int argc, char** argv) {
   iter8::testing::TestApiServerOptions options;
   std::string kubeconfig;
+  bool simulate_kserve = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       options.port = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--kubeconfig") == 0 && i + 1 < argc) {
       kubeconfig = argv[++i];
+    } else if (std::strcmp(argv[i], "--simulate-kserve") == 0) {
+      simulate_kserve = true;
     } else {
-      std::cerr << "usage: test_apiserver [--port N] [--kubeconfig FILE]\n";
+      std::cerr << "usage: test_apiserver [--port N] [--kubeconfig FILE] [--simulate-kserve]\n";
       return 2;
     }
   }
@@ -31,6 +44,42 @@ int main(int argc, char** argv) {
   }
   if (!kubeconfig.empty()) std::ofstream(kubeconfig) << server.Kubeconfig();
   std::cout << "test API server (not Kubernetes) at " << server.Url() << std::endl;
+  std::unique_ptr<iter8::k8s::Client> client;
+  std::vector<std::unique_ptr<iter8::testing::SimulatedKServe>> kserve;
+  std::atomic<bool> stopping{false};
+  std::thread starter;
+  if (simulate_kserve) {
+    absl::StatusOr<iter8::k8s::ClusterConfig> config =
+        iter8::k8s::ParseKubeconfig(server.Kubeconfig(), "test API server");
+    if (!config.ok()) {
+      std::cerr << config.status().message() << "\n";
+      return 1;
+    }
+    client = std::make_unique<iter8::k8s::Client>(*config);
+    for (const char* group : {"serving.kserve.io/v1beta1", "serving.kubeflow.org/v1beta1"}) {
+      iter8::testing::SimulatedKServeOptions o;
+      o.api_version = group;
+      kserve.push_back(std::make_unique<iter8::testing::SimulatedKServe>(*client, o));
+    }
+    // Like KServe's controller, each waits for its CRD.
+    starter = std::thread([&] {
+      std::vector<bool> started(kserve.size(), false);
+      while (!stopping) {
+        bool all = true;
+        for (size_t i = 0; i < kserve.size(); ++i) {
+          if (!started[i] && kserve[i]->Start().ok()) {
+            started[i] = true;
+            std::cout << "simulated KServe (not KServe) watching "
+                      << (i == 0 ? "serving.kserve.io" : "serving.kubeflow.org")
+                      << " InferenceServices" << std::endl;
+          }
+          all = all && started[i];
+        }
+        if (all) return;
+        absl::SleepFor(absl::Milliseconds(500));
+      }
+    });
+  }
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -38,6 +87,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   int sig = 0;
   sigwait(&set, &sig);
+  stopping = true;
+  if (starter.joinable()) starter.join();
+  for (auto& k : kserve) k->Stop();
   server.Stop();
   return 0;
 }

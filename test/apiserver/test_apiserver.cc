@@ -750,9 +750,20 @@ absl::Status TestApiServer::Start() {
     if (!target.name.empty()) field_name = target.name;
     auto pending = std::make_shared<std::deque<std::string>>();
     int64_t from = from_text.empty() ? 0 : std::atoll(from_text.c_str());
-    auto matches = [target, field_name](const Json& o) {
+    std::vector<std::pair<std::string, std::string>> selector;  // labelSelector=k=v,...
+    if (req.has_param("labelSelector") && !req.get_param_value("labelSelector").empty()) {
+      for (absl::string_view term : absl::StrSplit(req.get_param_value("labelSelector"), ',')) {
+        std::pair<std::string, std::string> kv = absl::StrSplit(term, absl::MaxSplits('=', 1));
+        selector.push_back(kv);
+      }
+    }
+    auto matches = [target, field_name, selector](const Json& o) {
       if (!target.ns.empty() && o["metadata"].value("namespace", std::string()) != target.ns) {
         return false;
+      }
+      const Json labels = o["metadata"].value("labels", Json::object());
+      for (const auto& [k, v] : selector) {
+        if (!labels.is_object() || labels.value(k, std::string("\x01")) != v) return false;
       }
       return field_name.empty() || o["metadata"].value("name", std::string()) == field_name;
     };
@@ -802,8 +813,13 @@ absl::Status TestApiServer::Start() {
               sink.done();
               return true;
             }
-            for (const Event& ev : s->history) {
-              if (ev.rv <= *last || ev.group != target.type->group ||
+            // History is in resourceVersion order: start after the last event sent.
+            auto first = std::upper_bound(
+                s->history.begin(), s->history.end(), *last,
+                [](int64_t rv, const Event& ev) { return rv < ev.rv; });
+            for (auto ev_it = first; ev_it != s->history.end(); ++ev_it) {
+              const Event& ev = *ev_it;
+              if (ev.group != target.type->group ||
                   ev.plural != target.type->plural) {
                 continue;
               }

@@ -1,0 +1,50 @@
+// File: cli/cluster.h
+//
+// `iter8 controller`: cluster mode. Runs the shared controller (controller/controller.h) against
+// the Kubernetes API: Experiments and Metrics from informer caches (k8s/cluster_store.h),
+// weights patched on any kind (k8s/traffic_driver.h), the kserve/* tasks in-process
+// (k8s/kserve.h), metric Secrets from the API, a Kubernetes Event per engine event, leader
+// election on a Lease (k8s/leader.h), and an operations listener:
+//
+//   /metrics  Prometheus text: reconciles by result and their durations, queue depth, running
+//             actions, experiments by stage, API requests and errors, watch restarts, leader
+//   /healthz  200 while the process runs
+//   /readyz   200 once the caches are synced (or while waiting as a standby replica), else 503
+//
+// Logs are JSON lines on stderr ({"ts", "level", "msg"}), or plain text with --log-format text.
+// SIGTERM/SIGINT: running actions are interrupted (they run again under the next leader), the
+// lease is released, exit 0. Losing the lease exits 1 at once, as controller-runtime does.
+//
+// Thread-compatible, like cli/commands.h: one command per process.
+#pragma once
+
+#include <string>
+
+#include "cli/commands.h"
+
+namespace iter8::cli {
+
+struct ControllerCommandOptions {
+  std::string kubeconfig;       // "" = $KUBECONFIG, ~/.kube/config, else in-cluster
+  std::string context;          // kubeconfig context ("" = current)
+  std::string namespace_;       // experiments watched ("" = every namespace)
+  std::string iter8_namespace;  // "" = $POD_NAMESPACE, else iter8-system
+  bool leader_elect = false;
+  std::string lease_name = "leader.iter8.tools";
+  std::string lease_duration = "15s";
+  std::string renew_deadline = "10s";
+  std::string retry_period = "2s";
+  std::string identity;  // "" = $POD_NAME, else host_pid
+  int workers = 2;
+  double qps = 50;
+  int burst = 100;
+  std::string metrics_address = ":8080";  // "0" = off
+  std::string health_address = ":8081";   // "0" = off
+  std::string log_format = "json";        // json | text
+  std::string task_timeout = "300s";
+  std::string resync = "10m";
+};
+
+int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io);
+
+}  // namespace iter8::cli

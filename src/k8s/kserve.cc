@@ -1,0 +1,262 @@
+#include "k8s/kserve.h"
+
+#include <algorithm>
+
+#include "absl/time/clock.h"
+#include "common/strings.h"
+
+namespace iter8::k8s {
+namespace {
+
+constexpr char kTargetError[] =
+    "invalid target specification; v1beta1 target needs to be of the form: "
+    "'inference-service-namespace/inference-service-name'";
+
+struct Isvc {
+  Resource resource;
+  std::string ns;
+  std::string name;
+  Json object;
+  bool v1alpha2() const { return resource.version == "v1alpha2"; }
+  std::string TrafficPointer() const {
+    return v1alpha2() ? "/spec/canaryTrafficPercent" : "/spec/predictor/canaryTrafficPercent";
+  }
+  // The same field as a v2alpha2 fieldPath (which must start with '.').
+  std::string TrafficFieldPath() const {
+    return v1alpha2() ? ".spec.canaryTrafficPercent" : ".spec.predictor.canaryTrafficPercent";
+  }
+};
+
+bool Cancelled(const tasks::TaskEnv& env) {
+  return env.cancel != nullptr && env.cancel->load();
+}
+
+// Sleeps `d` in short steps; false when the action is cancelled meanwhile.
+bool Sleep(absl::Duration d, const tasks::TaskEnv& env) {
+  const absl::Time until = absl::Now() + d;
+  while (absl::Now() < until) {
+    if (Cancelled(env)) return false;
+    absl::SleepFor(std::min(absl::Milliseconds(100), until - absl::Now()));
+  }
+  return !Cancelled(env);
+}
+
+absl::StatusOr<std::string> OptionalString(const Json& with, const char* key) {
+  if (!with.contains(key)) return std::string();
+  if (!with[key].is_string()) return absl::InvalidArgumentError(StrCat("with.", key, ": must be a string"));
+  return with[key].get<std::string>();
+}
+
+absl::StatusOr<int64_t> OptionalInt(const Json& with, const char* key, int64_t fallback,
+                                    int64_t lo, int64_t hi) {
+  if (!with.contains(key)) return fallback;
+  if (!with[key].is_number_integer() || with[key].get<int64_t>() < lo ||
+      with[key].get<int64_t>() > hi) {
+    return absl::InvalidArgumentError(
+        StrCat("with.", key, ": must be an integer in [", lo, ", ", hi, "]"));
+  }
+  return with[key].get<int64_t>();
+}
+
+class KServeTask {
+ public:
+  KServeTask(Client& client, KServeTaskOptions options) : client_(client), options_(options) {}
+
+  absl::Status Start(const Json& with, const tasks::TaskEnv& env) {
+    absl::StatusOr<int64_t> percent = OptionalInt(with, "canaryTrafficPercent", 1, 0, 100);
+    if (!percent.ok()) return percent.status();
+    absl::StatusOr<Isvc> isvc = Find(with, env);
+    if (!isvc.ok()) return isvc.status();
+    const Json ops = Json::array(
+        {{{"op", "add"}, {"path", isvc->TrafficPointer()}, {"value", *percent}}});
+    absl::StatusOr<Json> patched =
+        client_.Patch(isvc->resource, isvc->ns, isvc->name, PatchType::kJson, ops);
+    if (!patched.ok()) return Named(*isvc, patched.status());
+    absl::Status ready = WaitReady(&*isvc, with, env);
+    if (!ready.ok()) return ready;
+
+    // The revisions the versions stand for.
+    std::string rolled_out, created;
+    const Json status = isvc->object.value("status", Json::object());
+    if (isvc->v1alpha2()) {
+      rolled_out = Text(status, "/default/predictor/name");
+      created = Text(status, "/canary/predictor/name");
+    } else {
+      rolled_out = Text(status, "/components/predictor/latestRolledoutRevision");
+      created = Text(status, "/components/predictor/latestCreatedRevision");
+    }
+    const api::Experiment& e = *env.experiment;
+    Json version_info = {
+        {"baseline", {{"name", "default"}, {"variables", Variables(rolled_out)}}}};
+    if (e.spec.strategy.testing_pattern != api::TestingPattern::kConformance) {
+      version_info["candidates"] = Json::array(
+          {{{"name", "canary"},
+            {"variables", Variables(created)},
+            {"weightObjRef",
+             {{"apiVersion", GroupVersion(isvc->resource)},
+              {"kind", isvc->resource.kind},
+              {"namespace", isvc->ns},
+              {"name", isvc->name},
+              {"fieldPath", e.v2alpha1 ? isvc->TrafficPointer() : isvc->TrafficFieldPath()}}}}});
+    } else {
+      version_info["candidates"] = Json::array();
+    }
+    absl::StatusOr<Resource> experiments = client_.Discover(e.api_version, "Experiment");
+    if (!experiments.ok()) return experiments.status();
+    const Json patch =
+        Json::array({{{"op", "add"}, {"path", "/spec/versionInfo"}, {"value", version_info}}});
+    absl::StatusOr<Json> written = client_.Patch(*experiments, e.metadata.namespace_,
+                                                 e.metadata.name, PatchType::kJson, patch);
+    if (!written.ok()) {
+      return absl::Status(written.status().code(),
+                          StrCat("set versionInfo of Experiment ", e.metadata.namespace_, "/",
+                                 e.metadata.name, ": ", written.status().message()));
+    }
+    env.log(StrCat("InferenceService ", isvc->ns, "/", isvc->name, " ready; baseline revision '",
+                   rolled_out, "', candidate revision '", created, "'"));
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish(const Json& with, const tasks::TaskEnv& env) {
+    const api::Experiment& e = *env.experiment;
+    if (e.spec.strategy.testing_pattern == api::TestingPattern::kConformance) {
+      return absl::OkStatus();  // the original's finish did nothing for Performance
+    }
+    absl::StatusOr<Isvc> isvc = Find(with, env);
+    if (!isvc.ok()) return isvc.status();
+    const std::string winner = tasks::TemplateValues(e, env.type)["name"];
+    const bool promote = winner == "canary";
+    const Json ops = Json::array(
+        {{{"op", "add"}, {"path", isvc->TrafficPointer()}, {"value", promote ? 100 : 0}}});
+    absl::StatusOr<Json> patched =
+        client_.Patch(isvc->resource, isvc->ns, isvc->name, PatchType::kJson, ops);
+    if (!patched.ok()) return Named(*isvc, patched.status());
+    env.log(StrCat("InferenceService ", isvc->ns, "/", isvc->name, ": canaryTrafficPercent ",
+                   promote ? "100 (canary promoted)" : "0 (rolled back)"));
+    return WaitReady(&*isvc, with, env);
+  }
+
+ private:
+  static std::string GroupVersion(const Resource& r) {
+    return r.group.empty() ? r.version : StrCat(r.group, "/", r.version);
+  }
+  static Json Variables(const std::string& revision) {
+    return Json::array({{{"name", "revision"}, {"value", revision}}});
+  }
+  static std::string Text(const Json& object, const char* pointer) {
+    const Json::json_pointer p(pointer);
+    return object.contains(p) && object[p].is_string() ? object[p].get<std::string>() : "";
+  }
+  static absl::Status Named(const Isvc& isvc, const absl::Status& s) {
+    return absl::Status(s.code(), StrCat("InferenceService ", isvc.ns, "/", isvc.name, ": ",
+                                         s.message()));
+  }
+  absl::Time Deadline(const Json& with, const tasks::TaskEnv& env, absl::Status* bad) const {
+    absl::StatusOr<int64_t> seconds = OptionalInt(with, "timeoutSeconds", 180, 1, 86400);
+    if (!seconds.ok()) *bad = seconds.status();
+    return absl::Now() + std::min(absl::Seconds(seconds.value_or(180)), env.timeout);
+  }
+
+  // The InferenceService named by with.target or spec.target, waited for until it exists.
+  absl::StatusOr<Isvc> Find(const Json& with, const tasks::TaskEnv& env) {
+    absl::StatusOr<std::string> target = OptionalString(with, "target");
+    if (!target.ok()) return target.status();
+    std::string t = target->empty() ? env.experiment->spec.target : *target;
+    const size_t slash = t.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == t.size() ||
+        t.find('/', slash + 1) != std::string::npos) {
+      return absl::InvalidArgumentError(kTargetError);
+    }
+    absl::StatusOr<std::string> api_version = OptionalString(with, "apiVersion");
+    if (!api_version.ok()) return api_version.status();
+    std::vector<std::string> versions;
+    if (!api_version->empty()) {
+      versions.push_back(*api_version);
+    } else {
+      for (const char* v : kInferenceServiceApiVersions) versions.emplace_back(v);
+    }
+    absl::Status bad;
+    const absl::Time deadline = Deadline(with, env, &bad);
+    if (!bad.ok()) return bad;
+    Isvc isvc;
+    isvc.ns = t.substr(0, slash);
+    isvc.name = t.substr(slash + 1);
+    absl::Status last = absl::NotFoundError("no InferenceService API is served");
+    while (true) {
+      for (const std::string& v : versions) {
+        absl::StatusOr<Resource> r = client_.Discover(v, "InferenceService");
+        if (!r.ok()) {
+          if (!absl::IsNotFound(r.status())) last = r.status();
+          continue;
+        }
+        absl::StatusOr<Json> o = client_.Get(*r, isvc.ns, isvc.name);
+        if (o.ok()) {
+          isvc.resource = *r;
+          isvc.object = *std::move(o);
+          return isvc;
+        }
+        last = o.status();
+        if (!absl::IsNotFound(last) && !absl::IsUnavailable(last)) {
+          return absl::Status(last.code(), StrCat("InferenceService ", t, ": ", last.message()));
+        }
+      }
+      if (absl::Now() + options_.poll > deadline) {
+        return absl::DeadlineExceededError(
+            StrCat("InferenceService ", t, " not found: ", last.message()));
+      }
+      if (!Sleep(options_.poll, env)) return absl::CancelledError("iter8 is stopping");
+    }
+  }
+
+  absl::Status WaitReady(Isvc* isvc, const Json& with, const tasks::TaskEnv& env) {
+    absl::Status bad;
+    const absl::Time deadline = Deadline(with, env, &bad);
+    while (true) {
+      absl::StatusOr<Json> o = client_.Get(isvc->resource, isvc->ns, isvc->name);
+      if (o.ok()) {
+        isvc->object = *std::move(o);
+        if (Ready(isvc->object)) return absl::OkStatus();
+      } else if (!absl::IsUnavailable(o.status())) {
+        return Named(*isvc, o.status());
+      }
+      if (absl::Now() + options_.poll > deadline) {
+        return absl::DeadlineExceededError(
+            StrCat("InferenceService ", isvc->ns, "/", isvc->name, " did not become Ready"));
+      }
+      if (!Sleep(options_.poll, env)) return absl::CancelledError("iter8 is stopping");
+    }
+  }
+
+  static bool Ready(const Json& isvc) {
+    const Json status = isvc.value("status", Json::object());
+    if (!status.is_object() || !status.contains("conditions") ||
+        !status["conditions"].is_array()) {
+      return false;
+    }
+    for (const Json& c : status["conditions"]) {
+      if (c.is_object() && c.value("type", std::string()) == "Ready") {
+        return c.value("status", std::string()) == "True";
+      }
+    }
+    return false;
+  }
+
+  Client& client_;
+  KServeTaskOptions options_;
+};
+
+}  // namespace
+
+tasks::TaskRegistry KServeTasks(Client& client, KServeTaskOptions options) {
+  auto task = std::make_shared<KServeTask>(client, options);
+  tasks::TaskRegistry registry;
+  registry["kserve/start"] = [task](const Json& with, const tasks::TaskEnv& env) {
+    return task->Start(with, env);
+  };
+  registry["kserve/finish"] = [task](const Json& with, const tasks::TaskEnv& env) {
+    return task->Finish(with, env);
+  };
+  return registry;
+}
+
+}  // namespace iter8::k8s
