@@ -301,6 +301,9 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
       api::Experiment d = e;
       api::ApplyDefaults(&d);
       obs.weights = traffic::ReadWeights(traffic_, d);
+      // A transient failure (API server busy or unreachable) is retried, not held against the
+      // experiment; the original failed it (spec.md 5.2), which a restarting API server then did.
+      if (absl::IsUnavailable(obs.weights->status())) return obs.weights->status();
     } else if (r.need == engine::Need::kValues) {
       ReadValues(e, now, random, &obs);
     }
@@ -343,7 +346,11 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
     api::Experiment d = e;
     d.status = r.status;
     api::ApplyDefaults(&d);
-    engine::RecordWeights(e, traffic::ReadWeights(traffic_, d), now, &r);
+    absl::StatusOr<std::map<std::string, int32_t>> after = traffic::ReadWeights(traffic_, d);
+    // Transient: nothing of this iteration is written; it runs again (its weights are
+    // absolute, so applying them twice is harmless).
+    if (absl::IsUnavailable(after.status())) return after.status();
+    engine::RecordWeights(e, after, now, &r);
   }
   if (r.record) {
     (*r.record)["weightsAfter"] = Json::object();
@@ -569,11 +576,22 @@ void Controller::RunHandler(store::ObjectKey handler, store::ObjectKey experimen
     options_.log(StrCat(experiment.namespace_, "/", experiment.name, " ", action,
                         " failed: ", result.message()));
   }
-  absl::StatusOr<Json> h = store_.Get(handler);
-  if (!h.ok()) return;
-  (*h)["status"] = {{"state", result.ok() ? "Complete" : "Failed"},
-                    {"message", std::string(result.message())}};
-  (void)store_.UpdateStatus(*h);
+  // The outcome must reach the store, or the experiment would wait for this action forever:
+  // conflicts and transient failures are retried (with the newest version) until stopping.
+  absl::Duration backoff = absl::Milliseconds(50);
+  while (true) {
+    absl::StatusOr<Json> h = store_.Get(handler);
+    if (!h.ok()) return;  // forgotten meanwhile
+    (*h)["status"] = {{"state", result.ok() ? "Complete" : "Failed"},
+                      {"message", std::string(result.message())}};
+    absl::StatusOr<Json> written = store_.UpdateStatus(*h);
+    if (written.ok() || absl::IsNotFound(written.status())) return;
+    options_.log(StrCat(experiment.namespace_, "/", experiment.name, " ", action,
+                        ": storing the outcome: ", written.status().message(), " (retrying)"));
+    if (cancel_tasks_.load()) return;  // stays Running: runs again on restart
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
 }
 
 }  // namespace iter8::controller

@@ -109,7 +109,9 @@ struct TestApiServer::State {
   int64_t rv = 1;
   int64_t compacted_through = 0;  // events up to here are gone
   int64_t watch_epoch = 0;        // bumped by DropWatches
+  bool refuse_watches = false;
   int fail_count = 0, fail_code = 500;
+  bool fail_writes_only = false;
   std::atomic<int64_t> requests{0};
   int64_t uid = 0;
   bool stopping = false;
@@ -624,12 +626,25 @@ void TestApiServer::FailNextRequests(int count, int code) {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->fail_count = count;
   state_->fail_code = code;
+  state_->fail_writes_only = false;
+}
+
+void TestApiServer::FailNextWrites(int count, int code) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->fail_count = count;
+  state_->fail_code = code;
+  state_->fail_writes_only = true;
 }
 
 void TestApiServer::DropWatches() {
   std::lock_guard<std::mutex> lock(state_->mu);
   ++state_->watch_epoch;
   state_->changed.notify_all();
+}
+
+void TestApiServer::RefuseWatches(bool refuse) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->refuse_watches = refuse;
 }
 
 void TestApiServer::CompactHistory() {
@@ -657,6 +672,7 @@ absl::Status TestApiServer::Start() {
     const bool watch = req.has_param("watch") && (req.get_param_value("watch") == "true" ||
                                                   req.get_param_value("watch") == "1");
     if (s->fail_count <= 0 || watch) return false;
+    if (s->fail_writes_only && req.method == "GET") return false;
     --s->fail_count;
     fail(res, Fail(s->fail_code, "injected failure"));
     return true;
@@ -731,6 +747,10 @@ absl::Status TestApiServer::Start() {
                                                   req.get_param_value("watch") == "1");
     if (!watch) {
       answer(res, t->name.empty() ? s->List(*t, req) : s->Get(*t), 200);
+      return;
+    }
+    if (s->refuse_watches) {
+      answer(res, Fail(503, "watches refused (injected)"), 0);
       return;
     }
     // Watch: events after the requested version (or the current state first).
@@ -814,13 +834,11 @@ absl::Status TestApiServer::Start() {
               return true;
             }
             // History is in resourceVersion order: start after the last event sent.
-            auto first = std::upper_bound(
-                s->history.begin(), s->history.end(), *last,
-                [](int64_t rv, const Event& ev) { return rv < ev.rv; });
+            auto first = std::upper_bound(s->history.begin(), s->history.end(), *last,
+                                          [](int64_t rv, const Event& ev) { return rv < ev.rv; });
             for (auto ev_it = first; ev_it != s->history.end(); ++ev_it) {
               const Event& ev = *ev_it;
-              if (ev.group != target.type->group ||
-                  ev.plural != target.type->plural) {
+              if (ev.group != target.type->group || ev.plural != target.type->plural) {
                 continue;
               }
               if (matches(ev.object)) {

@@ -62,7 +62,13 @@ class TestApiServer {
 
   // Fault injection.
   void FailNextRequests(int count, int code);  // watches excepted
+  // Only creates, updates, patches and deletes fail (e.g. 409: a real server answers a GET
+  // with 409 never, a write whenever another writer got there first).
+  void FailNextWrites(int count, int code);
   void DropWatches();
+  // While true, watch requests get 503 (a restarting server); with DropWatches and
+  // CompactHistory it makes clients resume from a compacted version (410 Gone).
+  void RefuseWatches(bool refuse);
   void CompactHistory();
   // Requests served so far (by method), for tests that count API calls.
   int64_t Requests() const;
