@@ -120,7 +120,9 @@ void Controller::Start() {
   if (all.ok()) {
     for (const Json& e : *all) {
       absl::StatusOr<store::ObjectKey> k = store::KeyOf(e);
-      if (k.ok()) Enqueue(*k);
+      if (!k.ok()) continue;
+      IndexTarget(*k, TargetOf(e));
+      Enqueue(*k);
     }
   }
   std::lock_guard<std::mutex> l(mu_);
@@ -190,12 +192,18 @@ void Controller::Watch(int64_t seen) {
       seen = c.revision;
       if (c.key.kind == "Experiment") {
         Enqueue(c.key);
-        if (c.type == store::ChangeType::kDeleted) {
-          // The deleted experiment may have held a target: wake every waiting experiment.
-          absl::StatusOr<std::vector<Json>> all = store_.List("Experiment", "");
-          if (all.ok()) {
-            for (const Json& e : *all) {
-              if (auto k = store::KeyOf(e); k.ok()) Enqueue(*k);
+        absl::StatusOr<Json> now = c.type == store::ChangeType::kDeleted
+                                       ? absl::NotFoundError("deleted")
+                                       : store_.Get(c.key);
+        if (now.ok()) {
+          IndexTarget(c.key, TargetOf(*now));
+        } else if (absl::IsNotFound(now.status())) {
+          // The deleted experiment may have held its target: wake the others waiting on it.
+          const std::string target = UnindexTarget(c.key);
+          absl::StatusOr<std::vector<engine::Contender>> waiting = Contenders(c.key, target);
+          if (waiting.ok()) {
+            for (const engine::Contender& w : *waiting) {
+              Enqueue({"Experiment", w.namespace_, w.name});
             }
           }
         }
@@ -252,7 +260,9 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
 
   engine::Observations obs;
   // Handlers of this experiment.
-  absl::StatusOr<std::vector<Json>> handlers = store_.List(kHandlerKind, key.namespace_);
+  // Handler names start with the experiment's name (engine::HandlerName).
+  absl::StatusOr<std::vector<Json>> handlers =
+      store_.ListPrefix(kHandlerKind, key.namespace_, StrCat(key.name, "-"));
   if (!handlers.ok()) return handlers.status();
   for (const Json& h : *handlers) {
     if (h["spec"].value("experiment", std::string()) != key.name) continue;
@@ -261,18 +271,14 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
                                           : state == "Failed" ? engine::HandlerState::kFailed
                                                               : engine::HandlerState::kRunning;
   }
-  // Contenders for the target.
-  absl::StatusOr<std::vector<Json>> all = store_.List("Experiment", "");
-  if (!all.ok()) return all.status();
-  for (const Json& other : *all) {
-    absl::StatusOr<api::Experiment> o = api::LoadExperiment(other);
-    if (!o.ok() || o->spec.target != e.spec.target) continue;
-    if (o->metadata.namespace_ == e.metadata.namespace_ && o->metadata.name == e.metadata.name) {
-      continue;
-    }
-    if (api::ConditionIsTrue(o->status, api::kConditionCompleted)) continue;
-    obs.contenders.push_back({o->metadata.namespace_, o->metadata.name, o->status.init_time,
-                              api::ConditionIsTrue(o->status, api::kConditionTargetAcquired)});
+  IndexTarget(key, e.spec.target);
+  // Contenders for the target: only needed until this experiment holds it (spec.md 5.4).
+  bool have_contenders = false;
+  if (!api::ConditionIsTrue(e.status, api::kConditionTargetAcquired)) {
+    absl::StatusOr<std::vector<engine::Contender>> c = Contenders(key, e.spec.target);
+    if (!c.ok()) return c.status();
+    obs.contenders = *std::move(c);
+    have_contenders = true;
   }
 
   Mt19937Random random(seed_.fetch_add(1));
@@ -383,12 +389,67 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
     for (const engine::Event& ev : r.events) options_.on_event(e, ev);
   }
   if (r.release_target) {
+    if (!have_contenders) {
+      absl::StatusOr<std::vector<engine::Contender>> c = Contenders(key, e.spec.target);
+      if (c.ok()) obs.contenders = *std::move(c);
+    }
     for (const engine::Contender& c : obs.contenders) {
       Enqueue({"Experiment", c.namespace_, c.name});
     }
   }
   if (r.requeue_after) Enqueue(key, *r.requeue_after);
   return absl::OkStatus();
+}
+
+std::string Controller::TargetOf(const Json& experiment) {
+  const Json spec = experiment.value("spec", Json::object());
+  return spec.is_object() ? spec.value("target", std::string()) : "";
+}
+
+void Controller::IndexTarget(const store::ObjectKey& key, const std::string& target) {
+  std::lock_guard<std::mutex> l(index_mu_);
+  auto it = target_of_.find(key);
+  if (it != target_of_.end()) {
+    if (it->second == target) return;
+    by_target_[it->second].erase(key);
+    if (by_target_[it->second].empty()) by_target_.erase(it->second);
+  }
+  target_of_[key] = target;
+  by_target_[target].insert(key);
+}
+
+std::string Controller::UnindexTarget(const store::ObjectKey& key) {
+  std::lock_guard<std::mutex> l(index_mu_);
+  auto it = target_of_.find(key);
+  if (it == target_of_.end()) return "";
+  const std::string target = it->second;
+  by_target_[target].erase(key);
+  if (by_target_[target].empty()) by_target_.erase(target);
+  target_of_.erase(it);
+  return target;
+}
+
+absl::StatusOr<std::vector<engine::Contender>> Controller::Contenders(const store::ObjectKey& self,
+                                                                      const std::string& target) {
+  std::vector<store::ObjectKey> keys;
+  {
+    std::lock_guard<std::mutex> l(index_mu_);
+    auto it = by_target_.find(target);
+    if (it != by_target_.end()) keys.assign(it->second.begin(), it->second.end());
+  }
+  std::vector<engine::Contender> out;
+  for (const store::ObjectKey& k : keys) {
+    if (k == self) continue;
+    absl::StatusOr<Json> other = store_.Get(k);
+    if (absl::IsNotFound(other.status())) continue;
+    if (!other.ok()) return other.status();
+    absl::StatusOr<api::Experiment> o = api::LoadExperiment(*other);
+    if (!o.ok() || o->spec.target != target) continue;
+    if (api::ConditionIsTrue(o->status, api::kConditionCompleted)) continue;
+    out.push_back({o->metadata.namespace_, o->metadata.name, o->status.init_time,
+                   api::ConditionIsTrue(o->status, api::kConditionTargetAcquired)});
+  }
+  return out;
 }
 
 ControllerStats Controller::Stats() {

@@ -135,6 +135,17 @@ class Controller {
   void SpawnHandlerLocked(store::ObjectKey handler, store::ObjectKey experiment, int type,
                           std::string action);
   std::list<HandlerThread> handler_threads_;
+
+  // Experiments by target (spec.target), so finding the contenders for a target reads only
+  // them: kept from the initial list, every change seen and every reconcile.
+  static std::string TargetOf(const api::Json& experiment);
+  void IndexTarget(const store::ObjectKey& key, const std::string& target);
+  std::string UnindexTarget(const store::ObjectKey& key);  // returns the target it had
+  absl::StatusOr<std::vector<engine::Contender>> Contenders(const store::ObjectKey& self,
+                                                            const std::string& target);
+  std::mutex index_mu_;  // guards the two maps below
+  std::map<store::ObjectKey, std::string> target_of_;
+  std::map<std::string, std::set<store::ObjectKey>> by_target_;
   size_t running_handlers_ = 0;
   std::atomic<uint64_t> seed_{0};
   std::atomic<bool> cancel_tasks_{false};  // Stop(): running actions are killed

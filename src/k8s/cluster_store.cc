@@ -28,7 +28,8 @@ Json ParseData(const Json& data, const char* key) {
 }  // namespace
 
 Json HandlerToConfigMap(const Json& handler, const std::string& iter8_namespace) {
-  const std::string ns = Meta(handler, "namespace").empty() ? "default" : Meta(handler, "namespace");
+  const std::string ns =
+      Meta(handler, "namespace").empty() ? "default" : Meta(handler, "namespace");
   const std::string name = Meta(handler, "name");
   Json cm = {{"apiVersion", "v1"},
              {"kind", "ConfigMap"},
@@ -117,8 +118,8 @@ absl::StatusOr<std::unique_ptr<ClusterStore>> ClusterStore::Open(Client& client,
   for (Informer* i : {s->metrics_.get(), s->handlers_.get(), s->experiments_.get()}) {
     absl::Status started = i->Start();
     if (!started.ok()) {
-      return absl::Status(started.code(), StrCat("list ", i->GetResource().plural, ": ",
-                                                 started.message()));
+      return absl::Status(started.code(),
+                          StrCat("list ", i->GetResource().plural, ": ", started.message()));
     }
   }
   return s;
@@ -185,8 +186,30 @@ absl::StatusOr<std::vector<api::Json>> ClusterStore::List(const std::string& kin
   return out;
 }
 
+absl::StatusOr<std::vector<api::Json>> ClusterStore::ListPrefix(const std::string& kind,
+                                                                const std::string& ns,
+                                                                const std::string& prefix) {
+  std::vector<api::Json> out;
+  if (kind == "Handler") {
+    // ConfigMap names are "<namespace>.<handler>": one ordered range.
+    for (const Json& cm :
+         handlers_->ListPrefix(options_.iter8_namespace, ConfigMapName(ns, prefix))) {
+      absl::StatusOr<Json> h = HandlerFromConfigMap(cm);
+      if (h.ok() && Meta(*h, "namespace") == ns) out.emplace_back(*h);
+    }
+    return out;
+  }
+  Informer* informer = InformerFor(kind);
+  if (informer == nullptr) {
+    return absl::InvalidArgumentError(StrCat("kind ", kind, " is not kept by the cluster store"));
+  }
+  for (const Json& o : informer->ListPrefix(ns, prefix)) out.emplace_back(o);
+  return out;
+}
+
 absl::StatusOr<api::Json> ClusterStore::WriteHandler(const Json& handler, bool status) {
-  const std::string ns = Meta(handler, "namespace").empty() ? "default" : Meta(handler, "namespace");
+  const std::string ns =
+      Meta(handler, "namespace").empty() ? "default" : Meta(handler, "namespace");
   std::optional<Json> current =
       handlers_->Get(options_.iter8_namespace, HandlerObjectName(ns, Meta(handler, "name")));
   if (!current) {
@@ -210,9 +233,9 @@ absl::StatusOr<api::Json> ClusterStore::Create(const api::Json& ordered) {
   absl::StatusOr<store::ObjectKey> key = store::KeyOf(object);
   if (!key.ok()) return key.status();
   if (key->kind == "Handler") {
-    absl::StatusOr<Json> written = client_.Create(
-        handlers_->GetResource(), options_.iter8_namespace,
-        HandlerToConfigMap(object, options_.iter8_namespace));
+    absl::StatusOr<Json> written =
+        client_.Create(handlers_->GetResource(), options_.iter8_namespace,
+                       HandlerToConfigMap(object, options_.iter8_namespace));
     if (!written.ok()) return written.status();
     handlers_->Observe(*written);
     absl::StatusOr<Json> h = HandlerFromConfigMap(*written);
@@ -279,7 +302,8 @@ absl::Status ClusterStore::Delete(const store::ObjectKey& key) {
   }
   Informer* informer = InformerFor(key.kind);
   if (informer == nullptr) {
-    return absl::InvalidArgumentError(StrCat("kind ", key.kind, " is not kept by the cluster store"));
+    return absl::InvalidArgumentError(
+        StrCat("kind ", key.kind, " is not kept by the cluster store"));
   }
   absl::Status s = client_.Delete(informer->GetResource(), key.namespace_, key.name);
   if (s.ok() || absl::IsNotFound(s)) informer->Forget(key.namespace_, key.name);

@@ -57,6 +57,8 @@ class ClusterStore final : public store::ResourceStore {
   absl::StatusOr<api::Json> Get(const store::ObjectKey& key) override;
   absl::StatusOr<std::vector<api::Json>> List(const std::string& kind,
                                               const std::string& ns) override;
+  absl::StatusOr<std::vector<api::Json>> ListPrefix(const std::string& kind, const std::string& ns,
+                                                    const std::string& prefix) override;
   absl::StatusOr<api::Json> Create(const api::Json& object) override;
   absl::StatusOr<api::Json> Update(const api::Json& object) override;
   absl::StatusOr<api::Json> UpdateStatus(const api::Json& object) override;

@@ -38,8 +38,7 @@ bool NewerVersion(const Json& a, const Json& b) {
   return va != vb;
 }
 
-Informer::Informer(Client& client, Resource resource, InformerOptions options,
-                   OnChange on_change)
+Informer::Informer(Client& client, Resource resource, InformerOptions options, OnChange on_change)
     : client_(client),
       resource_(std::move(resource)),
       options_(std::move(options)),
@@ -83,6 +82,17 @@ std::vector<Json> Informer::List(const std::string& ns) const {
     return out;
   }
   for (auto it = cache_.lower_bound({ns, ""}); it != cache_.end() && it->first.first == ns; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+std::vector<Json> Informer::ListPrefix(const std::string& ns, const std::string& prefix) const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<Json> out;
+  for (auto it = cache_.lower_bound({ns, prefix});
+       it != cache_.end() && it->first.first == ns && it->first.second.rfind(prefix, 0) == 0;
+       ++it) {
     out.push_back(it->second);
   }
   return out;

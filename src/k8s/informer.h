@@ -67,6 +67,8 @@ class Informer {
   std::optional<Json> Get(const std::string& ns, const std::string& name) const;
   // Objects in `ns` ("" = all), ordered by namespace, name.
   std::vector<Json> List(const std::string& ns) const;
+  // Objects in `ns` whose name starts with `prefix` (an ordered-index lookup).
+  std::vector<Json> ListPrefix(const std::string& ns, const std::string& prefix) const;
   size_t Size() const;
   // A write's answer (create, update, patch): cached unless the cache holds a newer version.
   void Observe(const Json& object);

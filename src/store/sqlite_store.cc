@@ -66,6 +66,19 @@ int64_t AppendChange(SQLite::Database& db, ChangeType type, const ObjectKey& key
 
 std::string ObjectKey::String() const { return StrCat(kind, " ", namespace_, "/", name); }
 
+absl::StatusOr<std::vector<api::Json>> ResourceStore::ListPrefix(const std::string& kind,
+                                                                 const std::string& ns,
+                                                                 const std::string& prefix) {
+  absl::StatusOr<std::vector<api::Json>> all = List(kind, ns);
+  if (!all.ok()) return all.status();
+  std::vector<api::Json> out;
+  for (api::Json& o : *all) {
+    const std::string name = o["metadata"].value("name", std::string());
+    if (name.rfind(prefix, 0) == 0) out.push_back(std::move(o));
+  }
+  return out;
+}
+
 absl::StatusOr<ObjectKey> KeyOf(const api::Json& object) {
   if (!object.is_object()) return absl::InvalidArgumentError("object: not a JSON object");
   ObjectKey key;

@@ -58,6 +58,11 @@ class ResourceStore {
   // Objects of `kind` in `namespace_` (empty = every namespace), ordered by namespace, name.
   virtual absl::StatusOr<std::vector<api::Json>> List(const std::string& kind,
                                                       const std::string& ns) = 0;
+  // Objects of `kind` in `namespace_` whose name starts with `prefix`, in name order. The
+  // default filters List; stores with an ordered index answer it without the rest.
+  virtual absl::StatusOr<std::vector<api::Json>> ListPrefix(const std::string& kind,
+                                                            const std::string& ns,
+                                                            const std::string& prefix);
   virtual absl::StatusOr<api::Json> Create(const api::Json& object) = 0;
   virtual absl::StatusOr<api::Json> Update(const api::Json& object) = 0;
   virtual absl::StatusOr<api::Json> UpdateStatus(const api::Json& object) = 0;

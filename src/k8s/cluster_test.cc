@@ -1,0 +1,404 @@
+// Cluster mode's parts against the in-tree test API server (test/apiserver; not Kubernetes):
+// informer, ClusterStore, traffic driver, leader election, kserve tasks, events.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "api/load.h"
+#include "k8s/cluster_store.h"
+#include "k8s/events.h"
+#include "k8s/informer.h"
+#include "k8s/kserve.h"
+#include "k8s/leader.h"
+#include "k8s/traffic_driver.h"
+#include "test/apiserver/test_apiserver.h"
+
+namespace iter8::k8s {
+namespace {
+
+Json Crd(const std::string& group, const std::string& plural, const std::string& kind,
+         const std::string& version, bool status) {
+  Json v = {{"name", version}, {"served", true}, {"storage", true}};
+  if (status) v["subresources"] = {{"status", Json::object()}};
+  return {{"apiVersion", "apiextensions.k8s.io/v1"},
+          {"kind", "CustomResourceDefinition"},
+          {"metadata", {{"name", plural + "." + group}}},
+          {"spec",
+           {{"group", group},
+            {"scope", "Namespaced"},
+            {"names", {{"plural", plural}, {"kind", kind}}},
+            {"versions", Json::array({v})}}}};
+}
+
+Json ExperimentJson(const std::string& name) {
+  return {{"apiVersion", "iter8.tools/v2alpha2"},
+          {"kind", "Experiment"},
+          {"metadata", {{"name", name}, {"namespace", "default"}}},
+          {"spec",
+           {{"target", "default/isvc"},
+            {"strategy", {{"testingPattern", "Canary"}}},
+            {"duration", {{"intervalSeconds", 1}, {"iterationsPerLoop", 1}}}}}};
+}
+
+class ClusterPartsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start().ok());
+    absl::StatusOr<ClusterConfig> config = ParseKubeconfig(server_.Kubeconfig(), "test");
+    ASSERT_TRUE(config.ok());
+    ClientOptions o;
+    o.backoff = absl::Milliseconds(5);
+    client_ = std::make_unique<Client>(*config, o);
+    absl::StatusOr<Resource> crds =
+        client_->Discover("apiextensions.k8s.io/v1", "CustomResourceDefinition");
+    ASSERT_TRUE(crds.ok());
+    for (const Json& crd :
+         {Crd("iter8.tools", "experiments", "Experiment", "v2alpha2", true),
+          Crd("iter8.tools", "metrics", "Metric", "v2alpha2", false),
+          Crd("serving.kserve.io", "inferenceservices", "InferenceService", "v1beta1", true)}) {
+      ASSERT_TRUE(client_->Create(*crds, "", crd).ok());
+    }
+    experiments_ = *client_->Discover("iter8.tools/v2alpha2", "Experiment");
+    isvcs_ = *client_->Discover("serving.kserve.io/v1beta1", "InferenceService");
+  }
+
+  bool WaitFor(const std::function<bool()>& done, absl::Duration limit = absl::Seconds(10)) {
+    const absl::Time end = absl::Now() + limit;
+    while (absl::Now() < end) {
+      if (done()) return true;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return done();
+  }
+
+  testing::TestApiServer server_;
+  std::unique_ptr<Client> client_;
+  Resource experiments_;
+  Resource isvcs_;
+};
+
+TEST_F(ClusterPartsTest, InformerFollowsAddsUpdatesDeletesAndRelistsAfterGone) {
+  ASSERT_TRUE(client_->Create(experiments_, "default", ExperimentJson("a")).ok());
+  std::mutex mu;
+  std::vector<std::pair<store::ChangeType, std::string>> seen;
+  InformerOptions o;
+  o.retry = absl::Milliseconds(20);
+  Informer informer(*client_, experiments_, o, [&](store::ChangeType t, const Json& obj) {
+    std::lock_guard<std::mutex> l(mu);
+    seen.emplace_back(t, obj["metadata"]["name"].get<std::string>());
+  });
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(informer.Get("default", "a").has_value());  // complete after Start
+  ASSERT_TRUE(client_->Create(experiments_, "default", ExperimentJson("b")).ok());
+  ASSERT_TRUE(WaitFor([&] { return informer.Get("default", "b").has_value(); }));
+  ASSERT_TRUE(client_->Delete(experiments_, "default", "a").ok());
+  ASSERT_TRUE(WaitFor([&] { return !informer.Get("default", "a").has_value(); }));
+
+  // Watches refused while b is deleted and c created, then the history is compacted: the
+  // resumed watch gets 410 and the relist reports both changes.
+  server_.RefuseWatches(true);
+  server_.DropWatches();
+  ASSERT_TRUE(client_->Delete(experiments_, "default", "b").ok());
+  ASSERT_TRUE(client_->Create(experiments_, "default", ExperimentJson("c")).ok());
+  server_.CompactHistory();
+  server_.RefuseWatches(false);
+  ASSERT_TRUE(WaitFor(
+      [&] { return informer.Get("default", "c").has_value() && !informer.Get("default", "b"); }));
+  EXPECT_GE(informer.Stats().expired, 1);
+  EXPECT_EQ(informer.List("default").size(), 1u);
+  informer.Stop();
+  std::lock_guard<std::mutex> l(mu);
+  const std::vector<std::pair<store::ChangeType, std::string>> expected = {
+      {store::ChangeType::kAdded, "a"},
+      {store::ChangeType::kAdded, "b"},
+      {store::ChangeType::kDeleted, "a"},
+      {store::ChangeType::kDeleted, "b"},
+      {store::ChangeType::kAdded, "c"}};
+  EXPECT_EQ(seen, expected);
+}
+
+TEST_F(ClusterPartsTest, InformerNeverGoesBackToAnOlderVersion) {
+  Informer informer(*client_, experiments_, {}, nullptr);
+  ASSERT_TRUE(informer.Start().ok());
+  Json newer = ExperimentJson("x");
+  newer["metadata"]["resourceVersion"] = "20";
+  informer.Observe(newer);
+  Json older = newer;
+  older["metadata"]["resourceVersion"] = "9";
+  older["spec"]["target"] = "old";
+  informer.Observe(older);
+  EXPECT_EQ((*informer.Get("default", "x"))["metadata"]["resourceVersion"], "20");
+  EXPECT_TRUE(NewerVersion(newer, older));
+  EXPECT_FALSE(NewerVersion(older, newer));
+}
+
+TEST_F(ClusterPartsTest, ClusterStoreReadsItsOwnWritesAndFeedsChanges) {
+  ClusterStoreOptions o;
+  o.iter8_namespace = "iter8-system";
+  absl::StatusOr<std::unique_ptr<ClusterStore>> store = ClusterStore::Open(*client_, o);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const int64_t start = *(*store)->Revision();
+  absl::StatusOr<api::Json> created = (*store)->Create(api::Json(ExperimentJson("e")));
+  ASSERT_TRUE(created.ok()) << created.status();
+  // Read at once from the cache.
+  absl::StatusOr<api::Json> got = (*store)->Get({"Experiment", "default", "e"});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ((*got)["metadata"]["resourceVersion"], (*created)["metadata"]["resourceVersion"]);
+
+  // Status through the subresource; a stale write is a conflict (kAborted).
+  api::Json with_status = *got;
+  with_status["status"] = {{"stage", "Running"}};
+  absl::StatusOr<api::Json> written = (*store)->UpdateStatus(with_status);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ((*written)["status"]["stage"], "Running");
+  EXPECT_TRUE(absl::IsAborted((*store)->UpdateStatus(with_status).status()));
+
+  // Handlers live in ConfigMaps of the iter8 namespace and come back as Handlers.
+  api::Json h = {{"apiVersion", "iter8.tools/v1alpha1"},
+                 {"kind", "Handler"},
+                 {"metadata", {{"name", "e-start"}, {"namespace", "default"}}},
+                 {"spec", {{"experiment", "e"}, {"action", "start"}}}};
+  absl::StatusOr<api::Json> hc = (*store)->Create(h);
+  ASSERT_TRUE(hc.ok()) << hc.status();
+  EXPECT_TRUE(absl::IsAlreadyExists((*store)->Create(h).status()));
+  api::Json hs = *hc;
+  hs["status"] = {{"state", "Complete"}};
+  ASSERT_TRUE((*store)->UpdateStatus(hs).ok());
+  absl::StatusOr<std::vector<api::Json>> handlers = (*store)->List("Handler", "default");
+  ASSERT_TRUE(handlers.ok());
+  ASSERT_EQ(handlers->size(), 1u);
+  EXPECT_EQ((*handlers)[0]["status"]["state"], "Complete");
+  EXPECT_EQ((*handlers)[0]["spec"]["experiment"], "e");
+  absl::StatusOr<Resource> cms = client_->Discover("v1", "ConfigMap");
+  absl::StatusOr<Json> cm = client_->Get(*cms, "iter8-system", "default.e-start");
+  ASSERT_TRUE(cm.ok()) << cm.status();
+  EXPECT_EQ(cm->at("metadata").at("labels").at(kHandlerLabel), "true");
+
+  // Another writer's change arrives through the watch.
+  Json other = ExperimentJson("f");
+  ASSERT_TRUE(client_->Create(experiments_, "default", other).ok());
+  ASSERT_TRUE(WaitFor([&] { return (*store)->Get({"Experiment", "default", "f"}).ok(); }));
+
+  ASSERT_TRUE((*store)->Delete({"Handler", "default", "e-start"}).ok());
+  EXPECT_TRUE(absl::IsNotFound((*store)->Get({"Handler", "default", "e-start"}).status()));
+
+  absl::StatusOr<std::vector<store::Change>> changes = (*store)->Changes(start, 1000);
+  ASSERT_TRUE(changes.ok());
+  std::set<std::string> keys;
+  for (const store::Change& c : *changes) keys.insert(c.key.String());
+  EXPECT_TRUE(keys.count("Experiment default/e"));
+  EXPECT_TRUE(keys.count("Experiment default/f"));
+  EXPECT_TRUE(keys.count("Handler default/e-start"));
+  EXPECT_TRUE(absl::IsInvalidArgument((*store)->Get({"Route", "default", "r"}).status()));
+  (*store)->Stop();
+}
+
+TEST_F(ClusterPartsTest, OpenFailsClearlyWithoutTheCrds) {
+  testing::TestApiServer bare;
+  ASSERT_TRUE(bare.Start().ok());
+  Client client(*ParseKubeconfig(bare.Kubeconfig(), "bare"));
+  absl::StatusOr<std::unique_ptr<ClusterStore>> store = ClusterStore::Open(client, {});
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("Experiment CRD is not served"), std::string::npos)
+      << store.status();
+}
+
+TEST_F(ClusterPartsTest, TrafficDriverPatchesAnyKindAndReadsBack) {
+  Json isvc = {{"apiVersion", "serving.kserve.io/v1beta1"},
+               {"kind", "InferenceService"},
+               {"metadata", {{"name", "m"}, {"namespace", "default"}}},
+               {"spec", {{"predictor", {{"sklearn", Json::object()}}}}}};
+  ASSERT_TRUE(client_->Create(isvcs_, "default", isvc).ok());
+  KubernetesTrafficDriver driver(*client_);
+  engine::WeightPatch patch;
+  patch.object = {"serving.kserve.io/v1beta1", "InferenceService", "default", "m", "", "", "", {}};
+  patch.ops.push_back({"canary", "/spec/predictor/canaryTrafficPercent", 30});
+  ASSERT_TRUE(driver.Apply(patch).ok());
+  api::ObjectReference ref = patch.object;
+  ref.field_path = ".spec.predictor.canaryTrafficPercent";
+  absl::StatusOr<int32_t> w = driver.Read(ref);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(*w, 30);
+  // Errors name the object.
+  patch.object.name = "missing";
+  absl::Status s = driver.Apply(patch);
+  EXPECT_TRUE(absl::IsNotFound(s));
+  EXPECT_NE(s.message().find("InferenceService default/missing"), std::string::npos) << s;
+  ref.field_path = ".spec.nothing";
+  EXPECT_TRUE(absl::IsNotFound(driver.Read(ref).status()));
+}
+
+TEST_F(ClusterPartsTest, OneLeaderAtATimeAndTakeoverAfterExpiryOrRelease) {
+  LeaderElectionOptions o;
+  o.lease_duration = absl::Milliseconds(1500);
+  o.renew_deadline = absl::Seconds(1);
+  o.retry_period = absl::Milliseconds(100);
+  o.identity = "a";
+  LeaderElector a(*client_, o);
+  o.identity = "b";
+  LeaderElector b(*client_, o);
+  EXPECT_TRUE(a.TryAcquireOrRenew());
+  EXPECT_FALSE(b.TryAcquireOrRenew());
+  EXPECT_TRUE(a.TryAcquireOrRenew());  // renewal
+  EXPECT_FALSE(b.TryAcquireOrRenew());
+  // a stops renewing: b takes over once the lease has not changed for its duration (b's clock).
+  absl::SleepFor(absl::Milliseconds(800));
+  EXPECT_FALSE(b.TryAcquireOrRenew());
+  absl::SleepFor(absl::Milliseconds(900));
+  EXPECT_TRUE(b.TryAcquireOrRenew());
+  EXPECT_FALSE(a.TryAcquireOrRenew());
+  EXPECT_FALSE(a.IsLeader());
+  // b releases: a takes it at once.
+  b.Release();
+  EXPECT_TRUE(a.TryAcquireOrRenew());
+  absl::StatusOr<Resource> leases = client_->Discover("coordination.k8s.io/v1", "Lease");
+  absl::StatusOr<Json> lease = client_->Get(*leases, "iter8-system", "leader.iter8.tools");
+  ASSERT_TRUE(lease.ok());
+  EXPECT_EQ(lease->at("spec").at("holderIdentity"), "a");
+  EXPECT_EQ(lease->at("spec").at("leaseTransitions"), 2);
+}
+
+TEST_F(ClusterPartsTest, LeaderThatCannotRenewLosesTheLease) {
+  LeaderElectionOptions o;
+  o.lease_duration = absl::Seconds(2);
+  o.renew_deadline = absl::Milliseconds(500);
+  o.retry_period = absl::Milliseconds(100);
+  o.identity = "a";
+  LeaderElector a(*client_, o);
+  std::atomic<bool> stop{false};
+  ASSERT_TRUE(a.Acquire(&stop));
+  std::atomic<bool> lost{false};
+  a.KeepRenewing([&] { lost = true; });
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(lost.load());
+  server_.FailNextRequests(1000000, 500);  // the API server is gone
+  EXPECT_TRUE(WaitFor([&] { return lost.load(); }, absl::Seconds(10)));
+  EXPECT_FALSE(a.IsLeader());
+  server_.FailNextRequests(0, 500);
+}
+
+class KServeTaskTest : public ClusterPartsTest {
+ protected:
+  api::Experiment LoadedExperiment(const std::string& name) {
+    absl::StatusOr<Json> j = client_->Get(experiments_, "default", name);
+    EXPECT_TRUE(j.ok());
+    absl::StatusOr<api::Experiment> e = api::LoadExperiment(api::Json(*j));
+    EXPECT_TRUE(e.ok()) << e.status();
+    return *e;
+  }
+  // What KServe would write once the canary revision is ready.
+  void MarkReady(const std::string& name) {
+    absl::StatusOr<Json> o = client_->Get(isvcs_, "default", name);
+    ASSERT_TRUE(o.ok());
+    Json updated = *o;
+    updated["status"] = {{"conditions", Json::array({{{"type", "Ready"}, {"status", "True"}}})},
+                         {"components",
+                          {{"predictor",
+                            {{"latestRolledoutRevision", name + "-00001"},
+                             {"latestCreatedRevision", name + "-00002"}}}}}};
+    ASSERT_TRUE(client_->Update(isvcs_, updated, /*status=*/true).ok());
+  }
+};
+
+TEST_F(KServeTaskTest, StartWaitsForReadyAndFillsVersionInfo) {
+  ASSERT_TRUE(client_->Create(experiments_, "default", ExperimentJson("exp")).ok());
+  Json isvc = {{"apiVersion", "serving.kserve.io/v1beta1"},
+               {"kind", "InferenceService"},
+               {"metadata", {{"name", "isvc"}, {"namespace", "default"}}},
+               {"spec", {{"predictor", {{"sklearn", Json::object()}}}}}};
+  ASSERT_TRUE(client_->Create(isvcs_, "default", isvc).ok());
+  tasks::TaskRegistry tasks = KServeTasks(*client_, {absl::Milliseconds(50)});
+  api::Experiment e = LoadedExperiment("exp");
+  tasks::TaskEnv env;
+  env.experiment = &e;
+  std::thread kserve([&] {
+    absl::SleepFor(absl::Milliseconds(300));  // not Ready at first
+    MarkReady("isvc");
+  });
+  absl::Status s = tasks.at("kserve/start")(Json::object(), env);
+  kserve.join();
+  ASSERT_TRUE(s.ok()) << s;
+  absl::StatusOr<Json> patched = client_->Get(isvcs_, "default", "isvc");
+  EXPECT_EQ(patched->at("spec").at("predictor").at("canaryTrafficPercent"), 1);
+  api::Experiment after = LoadedExperiment("exp");
+  ASSERT_TRUE(after.spec.version_info.has_value());
+  EXPECT_EQ(after.spec.version_info->baseline.name, "default");
+  EXPECT_EQ(after.spec.version_info->baseline.variables[0].value, "isvc-00001");
+  ASSERT_EQ(after.spec.version_info->candidates.size(), 1u);
+  const api::VersionDetail& canary = after.spec.version_info->candidates[0];
+  EXPECT_EQ(canary.name, "canary");
+  EXPECT_EQ(canary.variables[0].value, "isvc-00002");
+  ASSERT_TRUE(canary.weight_obj_ref.has_value());
+  EXPECT_EQ(canary.weight_obj_ref->api_version, "serving.kserve.io/v1beta1");
+  EXPECT_EQ(canary.weight_obj_ref->field_path, ".spec.predictor.canaryTrafficPercent");
+
+  // finish: the canary recommended -> 100; the baseline -> 0.
+  after.status.version_recommended_for_promotion = "canary";
+  env.experiment = &after;
+  env.type = engine::HandlerType::kFinish;
+  ASSERT_TRUE(tasks.at("kserve/finish")(Json::object(), env).ok());
+  EXPECT_EQ(client_->Get(isvcs_, "default", "isvc")
+                ->at("spec")
+                .at("predictor")
+                .at("canaryTrafficPercent"),
+            100);
+  env.type = engine::HandlerType::kRollback;  // a rollback keeps the baseline
+  ASSERT_TRUE(tasks.at("kserve/finish")(Json::object(), env).ok());
+  EXPECT_EQ(client_->Get(isvcs_, "default", "isvc")
+                ->at("spec")
+                .at("predictor")
+                .at("canaryTrafficPercent"),
+            0);
+}
+
+TEST_F(KServeTaskTest, BadTargetAndMissingServiceAreNamed) {
+  ASSERT_TRUE(client_->Create(experiments_, "default", ExperimentJson("exp")).ok());
+  tasks::TaskRegistry tasks = KServeTasks(*client_, {absl::Milliseconds(50)});
+  api::Experiment e = LoadedExperiment("exp");
+  tasks::TaskEnv env;
+  env.experiment = &e;
+  absl::Status s = tasks.at("kserve/start")(Json{{"target", "no-slash"}}, env);
+  EXPECT_EQ(s.message(),
+            "invalid target specification; v1beta1 target needs to be of the form: "
+            "'inference-service-namespace/inference-service-name'");
+  s = tasks.at("kserve/start")(Json{{"timeoutSeconds", 1}}, env);  // default/isvc: absent
+  EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
+  EXPECT_NE(s.message().find("InferenceService default/isvc not found"), std::string::npos) << s;
+  s = tasks.at("kserve/start")(Json{{"canaryTrafficPercent", 101}}, env);
+  EXPECT_EQ(s.message(), "with.canaryTrafficPercent: must be an integer in [0, 100]");
+  // Cancel stops the wait at once.
+  std::atomic<bool> cancel{true};
+  env.cancel = &cancel;
+  EXPECT_TRUE(absl::IsCancelled(tasks.at("kserve/start")(Json::object(), env)));
+}
+
+TEST_F(ClusterPartsTest, EventsInvolveTheExperiment) {
+  absl::StatusOr<api::Experiment> e = api::LoadExperiment(api::Json(ExperimentJson("ev")));
+  ASSERT_TRUE(e.ok());
+  e->metadata.uid = "u-1";
+  const Json ok = EventObject(*e, {"IterationUpdate", "Completed Iteration 1"}, "iter8", "h",
+                              absl::FromUnixSeconds(0));
+  EXPECT_EQ(ok["type"], "Normal");
+  EXPECT_EQ(ok["involvedObject"]["uid"], "u-1");
+  EXPECT_EQ(ok["metadata"]["generateName"], "ev.");
+  EXPECT_EQ(ok["firstTimestamp"], "1970-01-01T00:00:00Z");
+  EXPECT_EQ(
+      EventObject(*e, {"HandlerFailed", "Start actions failed"}, "iter8", "h", absl::Now())["type"],
+      "Warning");
+  std::vector<std::string> logged;
+  EventRecorder recorder(*client_, "iter8-controller", "h",
+                         [&](const std::string& l) { logged.push_back(l); });
+  recorder.Record(*e, {"IterationUpdate", "Completed Iteration 1"});
+  absl::StatusOr<Resource> events = client_->Discover("v1", "Event");
+  absl::StatusOr<std::vector<Json>> list = client_->List(*events, "default");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0]["reason"], "IterationUpdate");
+  EXPECT_TRUE(logged.empty());
+}
+
+}  // namespace
+}  // namespace iter8::k8s
