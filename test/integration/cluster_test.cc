@@ -266,7 +266,13 @@ TEST_F(ClusterTest, QuickstartPromotesTheCanary) {
   EXPECT_EQ(isvc["status"]["components"]["predictor"]["latestRolledoutRevision"],
             "my-model-predictor-default-00002");
 
-  // Kubernetes Events tell the story; one per iteration.
+  // Kubernetes Events tell the story; one per iteration. (The last is written just after the
+  // status that completes the experiment.)
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Count(Events("quickstart-exp"), "ExperimentCompleted: Experiment Completed") > 0;
+      },
+      absl::Seconds(5)));
   const std::vector<std::string> events = Events("quickstart-exp");
   for (int i = 1; i <= 6; ++i) {
     EXPECT_EQ(Count(events, StrCat("IterationUpdate: Completed Iteration ", i)), 1);
@@ -331,6 +337,9 @@ TEST_F(ClusterTest, ExperimentWithAMissingMetricFails) {
   const Json failed = ConditionObject(e, "Failed");
   EXPECT_EQ(failed["reason"], "MetricUnavailable");
   EXPECT_EQ(failed["message"], "Unable to find metric default/nosuch");
+  ASSERT_TRUE(WaitFor(
+      [&] { return Count(Events("invalid"), "ExperimentCompleted: Experiment failed") > 0; },
+      absl::Seconds(5)));
   EXPECT_EQ(Count(Events("invalid"), "MetricUnavailable: Unable to find metric default/nosuch"), 1);
   EXPECT_EQ(CompletedIterations(e), 0);
   EXPECT_EQ(Isvc("x")["spec"]["predictor"]["canaryTrafficPercent"], 1);
