@@ -53,11 +53,11 @@ class OpsStats {
         "# HELP iter8_controller_reconcile_duration_seconds Time of one reconcile.\n"
         "# TYPE iter8_controller_reconcile_duration_seconds histogram\n";
     for (size_t i = 0; i < kBounds.size(); ++i) {
-      out += StrCat("iter8_controller_reconcile_duration_seconds_bucket{le=\"", kBounds[i],
-                    "\"} ", buckets_[i], "\n");
+      out += StrCat("iter8_controller_reconcile_duration_seconds_bucket{le=\"", kBounds[i], "\"} ",
+                    buckets_[i], "\n");
     }
-    out += StrCat("iter8_controller_reconcile_duration_seconds_bucket{le=\"+Inf\"} ",
-                  ok_ + failed_, "\n");
+    out += StrCat("iter8_controller_reconcile_duration_seconds_bucket{le=\"+Inf\"} ", ok_ + failed_,
+                  "\n");
     out += StrCat("iter8_controller_reconcile_duration_seconds_sum ", sum_, "\n");
     out += StrCat("iter8_controller_reconcile_duration_seconds_count ", ok_ + failed_, "\n");
     return out;
@@ -154,10 +154,9 @@ int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io) 
   std::mutex log_mu;
   const bool json_logs = options.log_format == "json";
   auto log = [&io, &log_mu, json_logs](const std::string& line) {
-    const bool warn = line.find("fail") != std::string::npos ||
-                      line.find("error") != std::string::npos ||
-                      line.find("retrying") != std::string::npos ||
-                      line.find("lost") != std::string::npos;
+    const bool warn =
+        line.find("fail") != std::string::npos || line.find("error") != std::string::npos ||
+        line.find("retrying") != std::string::npos || line.find("lost") != std::string::npos;
     std::lock_guard<std::mutex> l(log_mu);
     if (json_logs) {
       io.err << "{\"ts\":\"" << k8s::FormatMicroTime(absl::Now()) << "\",\"level\":\""
@@ -348,6 +347,7 @@ int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io) 
   co.workers = options.workers;
   co.task_timeout = *task_timeout;
   co.log = log;
+  co.log_records = options.log_records;
   co.traffic = &traffic;
   co.secrets = &secrets;
   co.extra_tasks = k8s::KServeTasks(client);

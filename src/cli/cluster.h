@@ -43,6 +43,7 @@ struct ControllerCommandOptions {
   std::string log_format = "json";        // json | text
   std::string task_timeout = "300s";
   std::string resync = "10m";
+  bool log_records = false;  // each iteration's decision record as a log line
 };
 
 int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io);

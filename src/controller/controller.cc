@@ -370,7 +370,7 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
       absl::Status s =
           records_->PutRecord(key.namespace_, key.name, RunId(run), iteration, *r.record);
       if (!s.ok()) return s;
-    } else {
+    } else if (options_.log_records) {
       options_.log(StrCat(key.namespace_, "/", key.name, ": decision record ", iteration, ": ",
                           r.record->dump()));
     }

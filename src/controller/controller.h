@@ -67,6 +67,9 @@ struct ControllerOptions {
   // Called for every engine event (condition changes, iteration completed, ...), after the
   // status write that carries it.
   std::function<void(const api::Experiment&, const engine::Event&)> on_event;
+  // Without a RecordStore, decision records are logged when this is set (cluster mode's
+  // --log-records), else dropped.
+  bool log_records = true;
   // Called after every reconcile with how long it took and its result (operations metrics).
   std::function<void(absl::Duration, const absl::Status&)> on_reconcile;
 };

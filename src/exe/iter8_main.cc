@@ -191,12 +191,15 @@ int main(int argc, char** argv) {
   cc->add_option("--workers", ctl.workers, "reconcile workers (default 2)");
   cc->add_option("--qps", ctl.qps, "Kubernetes API requests per second (default 50)");
   cc->add_option("--burst", ctl.burst, "Kubernetes API burst (default 100)");
-  cc->add_option("--metrics-address", ctl.metrics_address, "/metrics listener (default :8080; 0 = off)");
+  cc->add_option("--metrics-address", ctl.metrics_address,
+                 "/metrics listener (default :8080; 0 = off)");
   cc->add_option("--health-address", ctl.health_address,
                  "/healthz and /readyz listener (default :8081; 0 = off)");
   cc->add_option("--log-format", ctl.log_format, "json (default) or text");
   cc->add_option("--task-timeout", ctl.task_timeout, "per task of an action (default 300s)");
   cc->add_option("--resync", ctl.resync, "full relist period of the caches (default 10m)");
+  cc->add_flag("--log-records", ctl.log_records,
+               "log each iteration's decision record (what was read, decided and why)");
 
   if (int code = iter8::exe::Parse(app, argc, argv); code >= 0) return code;
   IoStreams io{std::cin, std::cout, std::cerr};
