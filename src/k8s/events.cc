@@ -6,16 +6,16 @@
 
 namespace iter8::k8s {
 
-Json EventObject(const api::Experiment& e, const engine::Event& event,
-                 const std::string& component, const std::string& host, absl::Time now) {
+Json EventObject(const api::Experiment& e, const engine::Event& event, const std::string& component,
+                 const std::string& host, absl::Time now) {
   const bool warning = event.reason.find("Fail") != std::string::npos ||
                        event.reason.find("Error") != std::string::npos ||
                        event.reason.find("Invalid") != std::string::npos;
   const std::string time = api::FormatRfc3339(now);
   return {{"apiVersion", "v1"},
           {"kind", "Event"},
-          {"metadata", {{"generateName", StrCat(e.metadata.name, ".")},
-                        {"namespace", e.metadata.namespace_}}},
+          {"metadata",
+           {{"generateName", StrCat(e.metadata.name, ".")}, {"namespace", e.metadata.namespace_}}},
           {"involvedObject",
            {{"apiVersion", e.api_version},
             {"kind", "Experiment"},
@@ -44,8 +44,9 @@ void EventRecorder::Record(const api::Experiment& e, const engine::Event& event)
   absl::StatusOr<Resource> events = client_.Discover("v1", "Event");
   absl::Status s = events.status();
   if (events.ok()) {
-    s = client_.Create(*events, e.metadata.namespace_,
-                       EventObject(e, event, component_, host_, absl::Now()))
+    s = client_
+            .Create(*events, e.metadata.namespace_,
+                    EventObject(e, event, component_, host_, absl::Now()))
             .status();
   }
   if (!s.ok()) {

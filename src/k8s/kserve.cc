@@ -27,9 +27,7 @@ struct Isvc {
   }
 };
 
-bool Cancelled(const tasks::TaskEnv& env) {
-  return env.cancel != nullptr && env.cancel->load();
-}
+bool Cancelled(const tasks::TaskEnv& env) { return env.cancel != nullptr && env.cancel->load(); }
 
 // Sleeps `d` in short steps; false when the action is cancelled meanwhile.
 bool Sleep(absl::Duration d, const tasks::TaskEnv& env) {
@@ -43,12 +41,13 @@ bool Sleep(absl::Duration d, const tasks::TaskEnv& env) {
 
 absl::StatusOr<std::string> OptionalString(const Json& with, const char* key) {
   if (!with.contains(key)) return std::string();
-  if (!with[key].is_string()) return absl::InvalidArgumentError(StrCat("with.", key, ": must be a string"));
+  if (!with[key].is_string())
+    return absl::InvalidArgumentError(StrCat("with.", key, ": must be a string"));
   return with[key].get<std::string>();
 }
 
-absl::StatusOr<int64_t> OptionalInt(const Json& with, const char* key, int64_t fallback,
-                                    int64_t lo, int64_t hi) {
+absl::StatusOr<int64_t> OptionalInt(const Json& with, const char* key, int64_t fallback, int64_t lo,
+                                    int64_t hi) {
   if (!with.contains(key)) return fallback;
   if (!with[key].is_number_integer() || with[key].get<int64_t>() < lo ||
       with[key].get<int64_t>() > hi) {
@@ -67,8 +66,8 @@ class KServeTask {
     if (!percent.ok()) return percent.status();
     absl::StatusOr<Isvc> isvc = Find(with, env);
     if (!isvc.ok()) return isvc.status();
-    const Json ops = Json::array(
-        {{{"op", "add"}, {"path", isvc->TrafficPointer()}, {"value", *percent}}});
+    const Json ops =
+        Json::array({{{"op", "add"}, {"path", isvc->TrafficPointer()}, {"value", *percent}}});
     absl::StatusOr<Json> patched =
         client_.Patch(isvc->resource, isvc->ns, isvc->name, PatchType::kJson, ops);
     if (!patched.ok()) return Named(*isvc, patched.status());
@@ -86,8 +85,7 @@ class KServeTask {
       created = Text(status, "/components/predictor/latestCreatedRevision");
     }
     const api::Experiment& e = *env.experiment;
-    Json version_info = {
-        {"baseline", {{"name", "default"}, {"variables", Variables(rolled_out)}}}};
+    Json version_info = {{"baseline", {{"name", "default"}, {"variables", Variables(rolled_out)}}}};
     if (e.spec.strategy.testing_pattern != api::TestingPattern::kConformance) {
       version_info["candidates"] = Json::array(
           {{{"name", "canary"},
@@ -148,8 +146,8 @@ class KServeTask {
     return object.contains(p) && object[p].is_string() ? object[p].get<std::string>() : "";
   }
   static absl::Status Named(const Isvc& isvc, const absl::Status& s) {
-    return absl::Status(s.code(), StrCat("InferenceService ", isvc.ns, "/", isvc.name, ": ",
-                                         s.message()));
+    return absl::Status(s.code(),
+                        StrCat("InferenceService ", isvc.ns, "/", isvc.name, ": ", s.message()));
   }
   absl::Time Deadline(const Json& with, const tasks::TaskEnv& env, absl::Status* bad) const {
     absl::StatusOr<int64_t> seconds = OptionalInt(with, "timeoutSeconds", 180, 1, 86400);
@@ -229,8 +227,7 @@ class KServeTask {
 
   static bool Ready(const Json& isvc) {
     const Json status = isvc.value("status", Json::object());
-    if (!status.is_object() || !status.contains("conditions") ||
-        !status["conditions"].is_array()) {
+    if (!status.is_object() || !status.contains("conditions") || !status["conditions"].is_array()) {
       return false;
     }
     for (const Json& c : status["conditions"]) {

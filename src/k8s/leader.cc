@@ -57,10 +57,10 @@ bool LeaderElector::TryAcquireOrRenew() {
     observed_at_ = now;
   }
   const std::string holder = spec.value("holderIdentity", std::string());
-  const int64_t held_for = spec.contains("leaseDurationSeconds") &&
-                                   spec["leaseDurationSeconds"].is_number_integer()
-                               ? spec["leaseDurationSeconds"].get<int64_t>()
-                               : duration_s;
+  const int64_t held_for =
+      spec.contains("leaseDurationSeconds") && spec["leaseDurationSeconds"].is_number_integer()
+          ? spec["leaseDurationSeconds"].get<int64_t>()
+          : duration_s;
   if (!holder.empty() && holder != options_.identity &&
       now < observed_at_ + absl::Seconds(held_for)) {
     leader_ = false;
@@ -86,9 +86,8 @@ bool LeaderElector::TryAcquireOrRenew() {
     return false;
   }
   if (holder != options_.identity) {
-    options_.log(StrCat("leader election: ", options_.identity, " took lease ",
-                        options_.namespace_, "/", options_.name,
-                        holder.empty() ? "" : StrCat(" from ", holder)));
+    options_.log(StrCat("leader election: ", options_.identity, " took lease ", options_.namespace_,
+                        "/", options_.name, holder.empty() ? "" : StrCat(" from ", holder)));
   }
   observed_ = spec.dump();
   observed_at_ = now;
@@ -100,9 +99,8 @@ bool LeaderElector::Acquire(const std::atomic<bool>* stop) {
   while (stop == nullptr || !stop->load()) {
     if (TryAcquireOrRenew()) return true;
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait_for(l, absl::ToChronoNanoseconds(options_.retry_period), [&] {
-      return stopping_ || (stop != nullptr && stop->load());
-    });
+    cv_.wait_for(l, absl::ToChronoNanoseconds(options_.retry_period),
+                 [&] { return stopping_ || (stop != nullptr && stop->load()); });
     if (stopping_) return false;
   }
   return false;
@@ -122,8 +120,8 @@ void LeaderElector::KeepRenewing(std::function<void()> on_lost) {
         renewed = absl::Now();
       } else if (absl::Now() - renewed > options_.renew_deadline || !leader_) {
         leader_ = false;
-        options_.log(StrCat("leader election: lost lease ", options_.namespace_, "/",
-                            options_.name));
+        options_.log(
+            StrCat("leader election: lost lease ", options_.namespace_, "/", options_.name));
         if (on_lost) on_lost();
         return;
       }
@@ -150,9 +148,9 @@ void LeaderElector::Release() {
   (*lease)["spec"]["leaseDurationSeconds"] = 1;
   (*lease)["spec"]["renewTime"] = FormatMicroTime(absl::Now());
   absl::Status s = client_.Update(*leases, *lease).status();
-  options_.log(s.ok() ? StrCat("leader election: released lease ", options_.namespace_, "/",
-                               options_.name)
-                      : StrCat("leader election: release failed: ", s.message()));
+  options_.log(
+      s.ok() ? StrCat("leader election: released lease ", options_.namespace_, "/", options_.name)
+             : StrCat("leader election: release failed: ", s.message()));
 }
 
 }  // namespace iter8::k8s

@@ -12,12 +12,12 @@ absl::Status KubernetesTrafficDriver::Apply(const engine::WeightPatch& patch) {
   for (const engine::WeightPatch::Op& op : patch.ops) {
     ops.push_back({{"op", "add"}, {"path", op.pointer}, {"value", op.value}});
   }
-  absl::StatusOr<Json> patched = client_.Patch(*r, r->namespaced ? ref.namespace_ : "", ref.name,
-                                               PatchType::kJson, ops);
+  absl::StatusOr<Json> patched =
+      client_.Patch(*r, r->namespaced ? ref.namespace_ : "", ref.name, PatchType::kJson, ops);
   if (!patched.ok()) {
-    return absl::Status(patched.status().code(), StrCat("patch ", ref.kind, " ", ref.namespace_,
-                                                        "/", ref.name, ": ",
-                                                        patched.status().message()));
+    return absl::Status(patched.status().code(),
+                        StrCat("patch ", ref.kind, " ", ref.namespace_, "/", ref.name, ": ",
+                               patched.status().message()));
   }
   return absl::OkStatus();
 }

@@ -7,13 +7,13 @@
 // (test/apiserver/kserve-crds.yaml).
 #include <atomic>
 #include <csignal>
-#include <memory>
-#include <vector>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "k8s/client.h"

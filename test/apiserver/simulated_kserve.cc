@@ -19,10 +19,11 @@ absl::Status SimulatedKServe::Start() {
   if (!r.ok()) return r.status();
   k8s::InformerOptions o;
   o.retry = absl::Milliseconds(200);
-  informer_ = std::make_unique<k8s::Informer>(
-      client_, *r, o, [this](store::ChangeType type, const Json& isvc) {
-        if (type != store::ChangeType::kDeleted) OnChange(isvc);
-      });
+  informer_ = std::make_unique<k8s::Informer>(client_, *r, o,
+                                              [this](store::ChangeType type, const Json& isvc) {
+                                                if (type != store::ChangeType::kDeleted)
+                                                  OnChange(isvc);
+                                              });
   return informer_->Start();
 }
 
@@ -78,9 +79,8 @@ void SimulatedKServe::OnChange(const Json& isvc) {
     s.split = split;
     status = {{"url", absl::StrCat("http://", name, ".", ns, ".example.com")},
               {"observedGeneration", isvc["metadata"].value("generation", 1)},
-              {"conditions",
-               Json::array({{{"type", "Ready"}, {"status", "True"}},
-                            {{"type", "PredictorReady"}, {"status", "True"}}})},
+              {"conditions", Json::array({{{"type", "Ready"}, {"status", "True"}},
+                                          {{"type", "PredictorReady"}, {"status", "True"}}})},
               {"components",
                {{"predictor",
                  {{"latestCreatedRevision", s.created},
