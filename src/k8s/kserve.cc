@@ -17,13 +17,13 @@ struct Isvc {
   std::string ns;
   std::string name;
   Json object;
-  bool v1alpha2() const { return resource.version == "v1alpha2"; }
+  bool IsV1alpha2() const { return resource.version == "v1alpha2"; }
   std::string TrafficPointer() const {
-    return v1alpha2() ? "/spec/canaryTrafficPercent" : "/spec/predictor/canaryTrafficPercent";
+    return IsV1alpha2() ? "/spec/canaryTrafficPercent" : "/spec/predictor/canaryTrafficPercent";
   }
   // The same field as a v2alpha2 fieldPath (which must start with '.').
   std::string TrafficFieldPath() const {
-    return v1alpha2() ? ".spec.canaryTrafficPercent" : ".spec.predictor.canaryTrafficPercent";
+    return IsV1alpha2() ? ".spec.canaryTrafficPercent" : ".spec.predictor.canaryTrafficPercent";
   }
 };
 
@@ -77,7 +77,7 @@ class KServeTask {
     // The revisions the versions stand for.
     std::string rolled_out, created;
     const Json status = isvc->object.value("status", Json::object());
-    if (isvc->v1alpha2()) {
+    if (isvc->IsV1alpha2()) {
       rolled_out = Text(status, "/default/predictor/name");
       created = Text(status, "/canary/predictor/name");
     } else {
