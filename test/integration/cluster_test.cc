@@ -2,7 +2,9 @@
 // server (not Kubernetes) with the SIMULATED KServe controller (not KServe) writing
 // InferenceService status as KServe would. Covers the quickstart's promotion, a rollback, an
 // invalid experiment, two experiments on one target, API failures (500, 409, dropped watches,
-// 410 Gone), and leader failover after kill -9 with no iteration repeated.
+// 410 Gone), and leader failover after kill -9 with no iteration repeated. And with real
+// traffic: the simulated KServe drives iter8's proxy in front of two sample model servers, a
+// real Prometheus scrapes the proxy, and the out-of-the-box metrics (deploy/metrics) decide.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -15,9 +17,13 @@
 #include "api/document.h"
 #include "k8s/client.h"
 #include "k8s/config.h"
+#include "loadgen/loadgen.h"
+#include "modelserver/model_server.h"
+#include "proxy/proxy.h"
 #include "test/apiserver/simulated_kserve.h"
 #include "test/apiserver/test_apiserver.h"
 #include "test/testing/process.h"
+#include "test/testing/prometheus.h"
 
 namespace iter8 {
 namespace {
@@ -113,8 +119,11 @@ class ClusterTest : public ::testing::Test {
     Apply(ReadFile(Source("deploy/crds/metrics.yaml")));
     Apply(ReadFile(Source("test/apiserver/kserve-crds.yaml")));
     Apply(ReadFile(Source("deploy/base/namespace.yaml")));
-    kserve_ =
-        std::make_unique<testing::SimulatedKServe>(*client_, testing::SimulatedKServeOptions{});
+    testing::SimulatedKServeOptions ko;
+    ko.on_split = [this](const std::string& isvc, const std::map<std::string, int>& split) {
+      OnSplit(isvc, split);
+    };
+    kserve_ = std::make_unique<testing::SimulatedKServe>(*client_, ko);
     ASSERT_TRUE(kserve_->Start().ok());
   }
 
@@ -122,6 +131,8 @@ class ClusterTest : public ::testing::Test {
     controllers_.clear();  // SIGTERM first, while the server still answers
     kserve_.reset();
   }
+  // KServe's traffic split changed (InferenceService namespace/name, revision -> percent).
+  virtual void OnSplit(const std::string&, const std::map<std::string, int>&) {}
 
   // Creates (or, when it exists, replaces the spec of) every document of `yaml`.
   void Apply(const std::string& yaml) {
@@ -480,6 +491,169 @@ TEST_F(ClusterTest, SigtermReleasesTheLease) {
   EXPECT_EQ(controllers_[a]->WaitForExit(std::chrono::seconds(10)), 0);
   ASSERT_TRUE(WaitFor([&] { return holder() == "replica-b"; }, absl::Seconds(10)));
   EXPECT_LT(absl::Now() - stopped, absl::Seconds(10));  // not the 30 s lease duration
+}
+
+// Real traffic: the simulated KServe moves iter8's proxy weights between two sample model
+// servers (one per revision), a load generator sends predictions through the proxy, a real
+// Prometheus scrapes the proxy's Knative-named metrics, and the experiment reads them with the
+// out-of-the-box metrics of deploy/metrics (only their Prometheus URL changed).
+class ClusterTrafficTest : public ClusterTest {
+ protected:
+  static constexpr char kRev1[] = "my-model-predictor-default-00001";
+  static constexpr char kRev2[] = "my-model-predictor-default-00002";
+
+  void StartDataPlane(double canary_error_rate) {
+    for (int i = 0; i < 2; ++i) {
+      modelserver::ModelServerOptions o;
+      o.model = *modelserver::LoadModel(i == 0 ? "iris-v1" : "iris-v2");
+      o.threads = 2;
+      o.latency_ms = 5;
+      o.error_rate = i == 0 ? 0 : canary_error_rate;
+      servers_.push_back(std::make_unique<modelserver::ModelServer>(o));
+      ASSERT_TRUE(servers_.back()->Start({"127.0.0.1", 0}).ok());
+    }
+    auto docs = api::ParseDocuments(
+        StrCat("apiVersion: iter8.tools/v1alpha1\nkind: Route\nmetadata: {name: my-model}\n",
+               "spec:\n  listen: 127.0.0.1:0\n  admin: 127.0.0.1:0\n  versions:\n",
+               "  - {name: ", kRev1, ", backend: \"http://", servers_[0]->Address().String(),
+               "\", weight: 100}\n", "  - {name: ", kRev2, ", backend: \"http://",
+               servers_[1]->Address().String(), "\", weight: 0}\n"),
+        "route.yaml");
+    ASSERT_TRUE(docs.ok()) << docs.status();
+    auto route = proxy::ParseRoute(docs->front().json);
+    ASSERT_TRUE(route.ok()) << route.status();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      proxy_ = std::make_unique<proxy::Proxy>(proxy::ProxyOptions{.workers = 1});
+      ASSERT_TRUE(proxy_->Start(*route).ok());
+    }
+    prometheus_ = testing::StartPrometheus(
+        dir_.path(), StrCat("global:\n  scrape_interval: 1s\nscrape_configs:\n",
+                            "- job_name: iter8-proxy\n  static_configs:\n  - targets: ['",
+                            proxy_->AdminAddress()->String(), "']\n"));
+    ASSERT_TRUE(prometheus_.process)
+        << "prometheus did not start: " << ReadFile((dir_.path() / "prometheus.log").string());
+    // Steady load through the proxy until the test ends.
+    load_ = std::thread([this] {
+      loadgen::LoadOptions lo;
+      lo.url = StrCat("http://", proxy_->ListenAddress().String(), "/v1/models/iris:predict");
+      lo.method = "POST";
+      lo.headers = {{"Content-Type", "application/json"}};
+      lo.body = R"({"instances": [[6.8, 2.8, 4.8, 1.4]]})";
+      lo.rate = 100;
+      lo.duration = std::chrono::milliseconds(600000);
+      lo.connections = 4;
+      lo.cancel = &stop_load_;
+      (void)loadgen::RunLoad(lo);
+    });
+  }
+
+  void TearDown() override {
+    stop_load_ = true;
+    if (load_.joinable()) load_.join();
+    ClusterTest::TearDown();
+    std::lock_guard<std::mutex> l(mu_);
+    if (proxy_) proxy_->Stop();
+  }
+
+  void OnSplit(const std::string& isvc, const std::map<std::string, int>& split) override {
+    if (isvc != "default/my-model") return;
+    std::map<std::string, int64_t> weights = {{kRev1, 0}, {kRev2, 0}};
+    for (const auto& [rev, pct] : split) weights[rev] = pct;
+    std::lock_guard<std::mutex> l(mu_);
+    if (proxy_) {
+      absl::Status s = proxy_->SetWeights(weights);
+      EXPECT_TRUE(s.ok()) << s;
+    }
+    last_split_ = split;
+  }
+
+  // Runs the original quickstart's flow with the out-of-the-box metrics; returns the experiment.
+  Json RunExperiment() {
+    StartController("one");
+    Apply(ReadFile(Source("samples/cluster/quickstart/default.yaml")));
+    EXPECT_TRUE(
+        WaitFor([&] { return Condition(Isvc("my-model"), "Ready") == "True"; }, absl::Seconds(10)));
+    Apply(ReadFile(Source("samples/cluster/quickstart/canary.yaml")));
+    std::string metrics = ReadFile(Source("deploy/metrics/kfserving-revision.yaml"));
+    const std::string url = "http://prometheus-operated.iter8-system:9090";
+    for (size_t at = metrics.find(url); at != std::string::npos; at = metrics.find(url)) {
+      metrics.replace(at, url.size(), prometheus_.Url());
+    }
+    Apply(metrics);
+    Apply(R"(
+apiVersion: iter8.tools/v2alpha2
+kind: Experiment
+metadata: {name: real-traffic, namespace: default}
+spec:
+  target: default/my-model
+  strategy:
+    testingPattern: Canary
+    deploymentPattern: Progressive
+    actions:
+      start: [{task: kserve/start}]
+      finish: [{task: kserve/finish}]
+  criteria:
+    requestCount: iter8-kfserving/request-count
+    indicators: [iter8-kfserving/95th-percentile-tail-latency]
+    objectives:
+    - {metric: iter8-kfserving/mean-latency, upperLimit: 1000}
+    - {metric: iter8-kfserving/error-rate, upperLimit: "0.01"}
+  duration: {intervalSeconds: 3, iterationsPerLoop: 6}
+)");
+    EXPECT_TRUE(WaitCompleted("real-traffic", absl::Seconds(90))) << ReadFile(logs_[0]);
+    return Experiment("real-traffic");
+  }
+
+  std::vector<std::unique_ptr<modelserver::ModelServer>> servers_;
+  std::mutex mu_;  // guards proxy_ and last_split_ against the KServe thread
+  std::unique_ptr<proxy::Proxy> proxy_;
+  std::map<std::string, int> last_split_;
+  testing::RunningPrometheus prometheus_;
+  std::atomic<bool> stop_load_{false};
+  std::thread load_;
+};
+
+TEST_F(ClusterTrafficTest, GoodCanaryIsPromotedOnRealMetrics) {
+  StartDataPlane(/*canary_error_rate=*/0);
+  const Json e = RunExperiment();
+  EXPECT_EQ(Condition(e, "Failed"), "False") << e.dump(2);
+  EXPECT_EQ(e["status"]["versionRecommendedForPromotion"], "canary") << e.dump(2);
+  // The values came from Prometheus: both versions have a mean latency of at least the 5 ms
+  // the model servers add.
+  const Json& values =
+      e["status"]["analysis"]["aggregatedMetrics"]["data"]["iter8-kfserving/mean-latency"]["data"];
+  for (const char* v : {"default", "canary"}) {
+    ASSERT_TRUE(values.contains(v)) << e["status"]["analysis"].dump(2);
+    const Json& value = values[v]["value"];
+    ASSERT_FALSE(value.is_null()) << v << ": " << values.dump();
+    EXPECT_GE(value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>(), 5.0)
+        << v;
+  }
+  EXPECT_EQ(Isvc("my-model")["spec"]["predictor"]["canaryTrafficPercent"], 100);
+  // KServe moved all traffic to the new revision, and the proxy with it.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> l(mu_);
+        return last_split_ == std::map<std::string, int>{{kRev2, 100}};
+      },
+      absl::Seconds(5)));
+  EXPECT_GT(servers_[1]->Inferences(), 0u);
+}
+
+TEST_F(ClusterTrafficTest, ErroringCanaryIsRolledBackOnRealMetrics) {
+  StartDataPlane(/*canary_error_rate=*/0.3);
+  const Json e = RunExperiment();
+  EXPECT_EQ(e["status"]["versionRecommendedForPromotion"], "default") << e.dump(2);
+  EXPECT_EQ(Isvc("my-model")["spec"]["predictor"]["canaryTrafficPercent"], 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> l(mu_);
+        return last_split_ == std::map<std::string, int>{{kRev1, 100}, {kRev2, 0}};
+      },
+      absl::Seconds(5)));
+  std::lock_guard<std::mutex> l(mu_);
+  EXPECT_GT(proxy_->Traffic(kRev2)->Errors(), 0u);  // the canary did serve (and fail) requests
 }
 
 // Bad flags are named before anything starts.

@@ -18,6 +18,7 @@
 #include "modelserver/model_server.h"
 #include "proxy/proxy.h"
 #include "test/testing/process.h"
+#include "test/testing/prometheus.h"
 #include "test/testing/reference.h"
 
 namespace iter8 {
@@ -124,16 +125,12 @@ TEST_F(DataPlaneTest, MetricsPassPromtoolAndARealPrometheusReadsThem) {
   EXPECT_EQ(std::system(check.c_str()), 0) << testing::ReadFileOrDie(dir.path() / "promtool.log");
 
   // A real Prometheus scrapes the admin listener.
-  {
-    std::ofstream cfg(dir.path() / "prometheus.yml");
-    cfg << "global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: iter8-proxy\n"
-        << "  static_configs:\n  - targets: ['" << proxy_->AdminAddress()->String() << "']\n";
-  }
-  int port = 0;
-  std::unique_ptr<testing::ChildProcess> prom;
-  metrics::HttpClientOptions co;
-  co.timeout = absl::Milliseconds(500);
-  metrics::HttpClient client(co);
+  testing::RunningPrometheus prometheus = testing::StartPrometheus(
+      dir.path(),
+      "global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: iter8-proxy\n"
+      "  static_configs:\n  - targets: ['" +
+          proxy_->AdminAddress()->String() + "']\n");
+  const int port = prometheus.port;
   api::Metric metric;
   metric.metadata.name = "requests";
   metric.spec.jq_expression = ".data.result[0].value[1] | tonumber";
@@ -146,26 +143,8 @@ TEST_F(DataPlaneTest, MetricsPassPromtoolAndARealPrometheusReadsThem) {
     v.name = "canary";
     return provider.Query(m, v, {absl::Now() - absl::Seconds(60), absl::Now(), false});
   };
-  for (int attempt = 0; attempt < 3 && !prom; ++attempt) {
-    port = testing::FreePort();
-    prom = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{"prometheus",
-                                 "--config.file=" + (dir.path() / "prometheus.yml").string(),
-                                 "--storage.tsdb.path=" + (dir.path() / "data").string(),
-                                 "--web.listen-address=127.0.0.1:" + std::to_string(port)},
-        (dir.path() / "prometheus.log").string());
-    bool ready = false;
-    for (int i = 0; i < 300 && prom->Running() && !ready; ++i) {
-      metrics::HttpRequest r;
-      r.url = "http://127.0.0.1:" + std::to_string(port) + "/-/ready";
-      auto res = client.Do(r);
-      ready = res.ok() && res->status == 200;
-      if (!ready) std::this_thread::sleep_for(milliseconds(100));
-    }
-    if (!ready) prom.reset();
-  }
-  ASSERT_TRUE(prom) << "prometheus did not start: "
-                    << testing::ReadFileOrDie(dir.path() / "prometheus.log");
+  ASSERT_TRUE(prometheus.process) << "prometheus did not start: "
+                                  << testing::ReadFileOrDie(dir.path() / "prometheus.log");
   const uint64_t canary = proxy_->Traffic("canary")->Requests();
   const uint64_t canary_errors = proxy_->Traffic("canary")->Errors();
   ASSERT_GT(canary, 10u);
