@@ -241,10 +241,15 @@ void Controller::Work() {
     if (absl::IsAborted(s)) {
       queued_.insert(key);  // stale write: read again now
     } else if (!s.ok() && !absl::IsNotFound(s)) {
-      // Any other failure (database busy, ...) is retried; nothing is dropped.
-      const absl::Time due = absl::Now() + absl::Seconds(1);
+      // Any other failure (database busy, API server unavailable, ...) is retried with a
+      // per-key exponential backoff (100 ms, doubling, at most 30 s); nothing is dropped.
+      const int n = std::min(++failures_[key], 9);
+      const absl::Time due =
+          absl::Now() + std::min(absl::Milliseconds(100) * (1 << (n - 1)), absl::Seconds(30));
       auto it = timers_.find(key);
       if (it == timers_.end() || due < it->second) timers_[key] = due;
+    } else {
+      failures_.erase(key);
     }
     cv_.notify_all();
   }

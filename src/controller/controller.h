@@ -1,7 +1,8 @@
 // File: controller/controller.h
 //
 // The reconcile loop: watches the store's change feed, keeps a work queue keyed by
-// namespace/name (one reconcile per key at a time, timers for "requeue after"), and for each
+// namespace/name (one reconcile per key at a time, timers for "requeue after", failed
+// reconciles retried with a per-key exponential backoff), and for each
 // experiment gathers the observations the engine asks for, calls engine::Step, and applies the
 // result: launches handlers (actions run in-process on their own thread, their state kept as
 // `Handler` objects in the store so a restart knows about them), patches weights through the
@@ -129,6 +130,7 @@ class Controller {
   std::set<store::ObjectKey> processing_;
   std::set<store::ObjectKey> dirty_;  // changed while processing
   std::map<store::ObjectKey, absl::Time> timers_;
+  std::map<store::ObjectKey, int> failures_;  // consecutive failed reconciles, for backoff
   std::vector<std::thread> threads_;
   struct HandlerThread {
     std::thread thread;

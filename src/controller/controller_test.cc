@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "absl/time/clock.h"
@@ -261,6 +263,59 @@ TEST_F(ControllerTest, MissingMetricFailsTheExperiment) {
   EXPECT_EQ(engine::ExperimentOutcome(e), engine::Outcome::kFailed);
   EXPECT_EQ(e.status.message, "ExperimentCompleted: Experiment failed");
   EXPECT_EQ(e.status.conditions[1].message, "Unable to find metric ns/error-rate");
+}
+
+// A store whose lookups of actions' state (one per reconcile) fail (Unavailable) the first
+// `failures` times.
+class FlakyStore final : public store::ResourceStore {
+ public:
+  FlakyStore(store::ResourceStore& inner, int failures) : inner_(inner), failures_(failures) {}
+  absl::StatusOr<std::vector<Json>> ListPrefix(const std::string& kind, const std::string& ns,
+                                               const std::string& prefix) override {
+    if (failures_.fetch_sub(1) > 0) return absl::UnavailableError("injected: database busy");
+    return inner_.ListPrefix(kind, ns, prefix);
+  }
+  absl::StatusOr<Json> Get(const store::ObjectKey& key) override { return inner_.Get(key); }
+  absl::StatusOr<std::vector<Json>> List(const std::string& kind, const std::string& ns) override {
+    return inner_.List(kind, ns);
+  }
+  absl::StatusOr<Json> Create(const Json& o) override { return inner_.Create(o); }
+  absl::StatusOr<Json> Update(const Json& o) override { return inner_.Update(o); }
+  absl::StatusOr<Json> UpdateStatus(const Json& o) override { return inner_.UpdateStatus(o); }
+  absl::Status Delete(const store::ObjectKey& key) override { return inner_.Delete(key); }
+  absl::StatusOr<std::vector<store::Change>> Changes(int64_t after, int limit) override {
+    return inner_.Changes(after, limit);
+  }
+  absl::StatusOr<int64_t> Revision() override { return inner_.Revision(); }
+
+ private:
+  store::ResourceStore& inner_;
+  std::atomic<int> failures_;
+};
+
+TEST_F(ControllerTest, FailedReconcilesBackOffExponentially) {
+  Apply(*store_, Metrics("10", "0"));
+  Apply(*store_, Experiment("exp", 2));
+  FlakyStore flaky(*store_, 4);
+  std::mutex mu;
+  std::vector<absl::Time> failed_at;
+  ControllerOptions o = Options();
+  o.on_reconcile = [&](absl::Duration, const absl::Status& s) {
+    std::lock_guard<std::mutex> l(mu);
+    if (!s.ok()) failed_at.push_back(absl::Now());
+  };
+  Controller c(flaky, store_.get(), o);
+  c.Start();
+  ASSERT_TRUE(WaitFor([&] { return Completed(Get(*store_, "exp")); }, absl::Seconds(30)));
+  c.Stop();
+  std::lock_guard<std::mutex> l(mu);
+  ASSERT_GE(failed_at.size(), 4u);
+  // 100 ms, 200 ms, 400 ms between the failed attempts (lower bounds: timers may fire late).
+  for (size_t i = 1; i < 4; ++i) {
+    EXPECT_GE(failed_at[i] - failed_at[i - 1], absl::Milliseconds(90) * (1 << (i - 1))) << i;
+  }
+  // And it did not give up: the experiment ran to its end.
+  EXPECT_EQ(Get(*store_, "exp").status.completed_iterations, 2);
 }
 
 }  // namespace
