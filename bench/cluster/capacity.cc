@@ -29,6 +29,7 @@
 #include "absl/time/clock.h"
 #include "k8s/client.h"
 #include "k8s/config.h"
+#include "test/apiserver/crd.h"
 #include "test/apiserver/test_apiserver.h"
 #include "test/testing/process.h"
 
@@ -81,21 +82,6 @@ double Sample(const std::string& text, const std::string& name) {
   const size_t at = text.find("\n" + name + " ");
   if (at == std::string::npos) return 0;
   return std::stod(text.substr(at + name.size() + 2));
-}
-
-Json Crd(const std::string& group, const std::string& plural, const std::string& kind,
-         const std::string& version) {
-  return {{"apiVersion", "apiextensions.k8s.io/v1"},
-          {"kind", "CustomResourceDefinition"},
-          {"metadata", {{"name", plural + "." + group}}},
-          {"spec",
-           {{"group", group},
-            {"scope", "Namespaced"},
-            {"names", {{"plural", plural}, {"kind", kind}}},
-            {"versions", Json::array({{{"name", version},
-                                       {"served", true},
-                                       {"storage", true},
-                                       {"subresources", {{"status", Json::object()}}}}})}}}};
 }
 
 Json Metric(const std::string& name, const std::string& type, const std::string& level) {
@@ -164,9 +150,10 @@ int main(int argc, char** argv) {
   iter8::k8s::Client client(*iter8::k8s::ParseKubeconfig(server.Kubeconfig(), "bench"), co);
   auto crds = *client.Discover("apiextensions.k8s.io/v1", "CustomResourceDefinition");
   for (const Json& crd :
-       {Crd("iter8.tools", "experiments", "Experiment", "v2alpha2"),
-        Crd("iter8.tools", "metrics", "Metric", "v2alpha2"),
-        Crd("serving.kserve.io", "inferenceservices", "InferenceService", "v1beta1")}) {
+       {iter8::testing::CrdJson("iter8.tools", "experiments", "Experiment", "v2alpha2", true),
+        iter8::testing::CrdJson("iter8.tools", "metrics", "Metric", "v2alpha2", false),
+        iter8::testing::CrdJson("serving.kserve.io", "inferenceservices", "InferenceService",
+                                "v1beta1", true)}) {
     (void)client.Create(crds, "", crd);
   }
   const auto experiments = *client.Discover("iter8.tools/v2alpha2", "Experiment");

@@ -14,6 +14,7 @@
 #include "k8s/kserve.h"
 #include "k8s/leader.h"
 #include "k8s/traffic_driver.h"
+#include "test/apiserver/crd.h"
 #include "test/apiserver/test_apiserver.h"
 
 namespace iter8::k8s {
@@ -21,16 +22,18 @@ namespace {
 
 Json Crd(const std::string& group, const std::string& plural, const std::string& kind,
          const std::string& version, bool status) {
-  Json v = {{"name", version}, {"served", true}, {"storage", true}};
-  if (status) v["subresources"] = {{"status", Json::object()}};
-  return {{"apiVersion", "apiextensions.k8s.io/v1"},
-          {"kind", "CustomResourceDefinition"},
-          {"metadata", {{"name", plural + "." + group}}},
-          {"spec",
-           {{"group", group},
-            {"scope", "Namespaced"},
-            {"names", {{"plural", plural}, {"kind", kind}}},
-            {"versions", Json::array({v})}}}};
+  return testing::CrdJson(group, plural, kind, version, status);
+}
+
+// Election options with short periods, so tests take seconds.
+LeaderElectionOptions FastElection(const std::string& identity, absl::Duration lease,
+                                   absl::Duration renew_deadline) {
+  LeaderElectionOptions o;
+  o.identity = identity;
+  o.lease_duration = lease;
+  o.renew_deadline = renew_deadline;
+  o.retry_period = absl::Milliseconds(100);
+  return o;
 }
 
 Json ExperimentJson(const std::string& name) {
@@ -232,14 +235,8 @@ TEST_F(ClusterPartsTest, TrafficDriverPatchesAnyKindAndReadsBack) {
 }
 
 TEST_F(ClusterPartsTest, OneLeaderAtATimeAndTakeoverAfterExpiryOrRelease) {
-  LeaderElectionOptions o;
-  o.lease_duration = absl::Milliseconds(1500);
-  o.renew_deadline = absl::Seconds(1);
-  o.retry_period = absl::Milliseconds(100);
-  o.identity = "a";
-  LeaderElector a(*client_, o);
-  o.identity = "b";
-  LeaderElector b(*client_, o);
+  LeaderElector a(*client_, FastElection("a", absl::Milliseconds(1500), absl::Seconds(1)));
+  LeaderElector b(*client_, FastElection("b", absl::Milliseconds(1500), absl::Seconds(1)));
   EXPECT_TRUE(a.TryAcquireOrRenew());
   EXPECT_FALSE(b.TryAcquireOrRenew());
   EXPECT_TRUE(a.TryAcquireOrRenew());  // renewal
@@ -262,12 +259,7 @@ TEST_F(ClusterPartsTest, OneLeaderAtATimeAndTakeoverAfterExpiryOrRelease) {
 }
 
 TEST_F(ClusterPartsTest, LeaderThatCannotRenewLosesTheLease) {
-  LeaderElectionOptions o;
-  o.lease_duration = absl::Seconds(2);
-  o.renew_deadline = absl::Milliseconds(500);
-  o.retry_period = absl::Milliseconds(100);
-  o.identity = "a";
-  LeaderElector a(*client_, o);
+  LeaderElector a(*client_, FastElection("a", absl::Seconds(2), absl::Milliseconds(500)));
   std::atomic<bool> stop{false};
   ASSERT_TRUE(a.Acquire(&stop));
   std::atomic<bool> lost{false};

@@ -131,6 +131,15 @@ class ClusterTest : public ::testing::Test {
     controllers_.clear();  // SIGTERM first, while the server still answers
     kserve_.reset();
   }
+  // InferenceService `name` rolled out, then its canary at `canary_percent`, and the mock
+  // metrics with the canary's error level.
+  void DeployCanary(const std::string& name, int canary_percent, const std::string& canary_errors) {
+    Apply(IsvcYaml(name, "v1", -1));
+    ASSERT_TRUE(
+        WaitFor([&] { return Condition(Isvc(name), "Ready") == "True"; }, absl::Seconds(10)));
+    Apply(IsvcYaml(name, "v2", canary_percent));
+    Apply(Metrics(canary_errors));
+  }
   // KServe's traffic split changed (InferenceService namespace/name, revision -> percent).
   virtual void OnSplit(const std::string&, const std::map<std::string, int>&) {}
 
@@ -311,11 +320,7 @@ TEST_F(ClusterTest, QuickstartPromotesTheCanary) {
 
 TEST_F(ClusterTest, FailingCanaryIsRolledBack) {
   StartController("one");
-  Apply(IsvcYaml("sklearn", "v1", -1));
-  ASSERT_TRUE(
-      WaitFor([&] { return Condition(Isvc("sklearn"), "Ready") == "True"; }, absl::Seconds(10)));
-  Apply(IsvcYaml("sklearn", "v2", 10));
-  Apply(Metrics("0.2"));
+  DeployCanary("sklearn", 10, "0.2");
   Apply(ExperimentYaml("bad", "default/sklearn", 4));
   ASSERT_TRUE(WaitCompleted("bad")) << ReadFile(logs_[0]);
   const Json e = Experiment("bad");
@@ -335,10 +340,7 @@ TEST_F(ClusterTest, FailingCanaryIsRolledBack) {
 // where kserve/start put it.
 TEST_F(ClusterTest, ExperimentWithAMissingMetricFails) {
   StartController("one");
-  Apply(IsvcYaml("x", "v1", -1));
-  ASSERT_TRUE(WaitFor([&] { return Condition(Isvc("x"), "Ready") == "True"; }, absl::Seconds(10)));
-  Apply(IsvcYaml("x", "v2", 5));
-  Apply(Metrics("0"));
+  DeployCanary("x", 5, "0");
   std::string yaml = ExperimentYaml("invalid", "default/x", 3);
   yaml.replace(yaml.find("metric: mean-latency"), 20, "metric: nosuch");
   Apply(yaml);
@@ -360,11 +362,7 @@ TEST_F(ClusterTest, ExperimentWithAMissingMetricFails) {
 // Two experiments on one InferenceService run one after the other (spec.md 5.4).
 TEST_F(ClusterTest, ExperimentsOnOneTargetAreSerialized) {
   StartController("one");
-  Apply(IsvcYaml("shared", "v1", -1));
-  ASSERT_TRUE(
-      WaitFor([&] { return Condition(Isvc("shared"), "Ready") == "True"; }, absl::Seconds(10)));
-  Apply(IsvcYaml("shared", "v2", 1));
-  Apply(Metrics("0"));
+  DeployCanary("shared", 1, "0");
   Apply(ExperimentYaml("first", "default/shared", 3));
   ASSERT_TRUE(WaitFor([&] { return Condition(Experiment("first"), "TargetAcquired") == "True"; },
                       absl::Seconds(20)));
@@ -393,11 +391,7 @@ TEST_F(ClusterTest, ExperimentsOnOneTargetAreSerialized) {
 // every iteration counted once.
 TEST_F(ClusterTest, SurvivesApiServerFailures) {
   const size_t c = StartController("one");
-  Apply(IsvcYaml("flaky", "v1", -1));
-  ASSERT_TRUE(
-      WaitFor([&] { return Condition(Isvc("flaky"), "Ready") == "True"; }, absl::Seconds(10)));
-  Apply(IsvcYaml("flaky", "v2", 1));
-  Apply(Metrics("0"));
+  DeployCanary("flaky", 1, "0");
   Apply(ExperimentYaml("flaky", "default/flaky", 8));
   ASSERT_TRUE(
       WaitFor([&] { return CompletedIterations(Experiment("flaky")) >= 1; }, absl::Seconds(30)));
@@ -444,11 +438,7 @@ TEST_F(ClusterTest, StandbyTakesOverAfterLeaderIsKilled) {
       },
       absl::Seconds(10)));
   const size_t b = StartController("replica-b", election);
-  Apply(IsvcYaml("failover", "v1", -1));
-  ASSERT_TRUE(
-      WaitFor([&] { return Condition(Isvc("failover"), "Ready") == "True"; }, absl::Seconds(10)));
-  Apply(IsvcYaml("failover", "v2", 1));
-  Apply(Metrics("0"));
+  DeployCanary("failover", 1, "0");
   Apply(ExperimentYaml("failover", "default/failover", 8));
   ASSERT_TRUE(
       WaitFor([&] { return CompletedIterations(Experiment("failover")) >= 3; }, absl::Seconds(30)))
