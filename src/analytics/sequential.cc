@@ -1,6 +1,7 @@
 #include "analytics/sequential.h"
 
 #include <algorithm>
+#include <boost/math/distributions/chi_squared.hpp>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -118,6 +119,60 @@ struct MeanAcc {
   }
 };
 
+// Accumulators of a rate over iterations, for the over-dispersion guard (statistics.md 3.3):
+// the last cumulative (n, e), s1 = sum_k e_k^2 / n_k over the per-iteration increments, and k,
+// the number of iterations with requests.
+struct RateAcc {
+  double n = 0, e = 0, s1 = 0, k = 0;
+
+  static RateAcc From(const Json& j) {
+    RateAcc a;
+    a.n = Num(j, "n");
+    a.e = Num(j, "e");
+    a.s1 = Num(j, "s1");
+    a.k = Num(j, "k");
+    return a;
+  }
+  Json ToJson() const { return Json{{"n", n}, {"e", e}, {"s1", s1}, {"k", k}}; }
+  // Takes the new cumulative (n, e); a counter reset restarts the accumulators.
+  void Add(double count, double errors) {
+    if (count < n || errors < e) {
+      *this = RateAcc{};
+      n = count;
+      e = errors;
+      return;
+    }
+    const double dn = count - n;
+    const double de = errors - e;
+    if (dn > 0) {
+      s1 += de * de / dn;
+      k += 1;
+    }
+    n = count;
+    e = errors;
+  }
+  // Pearson dispersion of the per-iteration error counts around the pooled rate:
+  // phi = sum_k (e_k - n_k p)^2 / (n_k p (1 - p)) / (K - 1); from three iterations on.
+  std::optional<double> Dispersion() const {
+    if (k < 3 || n <= 0) return std::nullopt;
+    const double p = e / n;
+    if (p <= 0 || p >= 1) return std::nullopt;
+    const double chi2 = std::max(0.0, s1 - 2 * p * e + p * p * n) / (p * (1 - p));
+    return chi2 / (k - 1);
+  }
+};
+
+// A rate's counts are deflated to effective counts (n/phi, e/phi) when phi is above 1.5 and
+// also above what independent errors give 95 % of the time (chi2 with K - 1 degrees of freedom
+// over K - 1): with a handful of iterations, phi > 1.5 alone happens by chance (22 % at K = 3),
+// and every such false alarm would slow a sound decision down.
+constexpr double kOverDispersion = 1.5;
+bool OverDispersed(double phi, double iterations) {
+  if (phi <= kOverDispersion || iterations < 3) return false;
+  const boost::math::chi_squared chi2(iterations - 1);
+  return phi > boost::math::quantile(chi2, 0.95) / (iterations - 1);
+}
+
 // Histogram variance from cumulative buckets; nullopt when there are none.
 std::optional<double> BucketVariance(const Buckets& b, double sum,
                                      std::optional<double> max_value) {
@@ -152,7 +207,7 @@ struct Context {
 };
 
 Assessment AssessRate(const Evidence& ev, std::optional<double> up, std::optional<double> lo,
-                      const Context& cx) {
+                      const Json& prev_acc, const Context& cx) {
   Assessment a;
   if (!ev.count) {
     a.note = "a rate needs the number of requests behind it (set sampleSize on the metric)";
@@ -164,8 +219,19 @@ Assessment AssessRate(const Evidence& ev, std::optional<double> up, std::optiona
         StrCat("value ", value, " is not a rate in [0, 1] (name the method in strength.methods)");
     return a;
   }
-  const int64_t n = std::llround(std::max(0.0, *ev.count));
-  const int64_t e = std::clamp<int64_t>(std::llround(value * static_cast<double>(n)), 0, n);
+  int64_t n = std::llround(std::max(0.0, *ev.count));
+  int64_t e = std::clamp<int64_t>(std::llround(value * static_cast<double>(n)), 0, n);
+  // Over-dispersion guard: bursts or retries make errors depend on each other; the test then
+  // sees n/phi independent requests' worth of evidence (a documented heuristic).
+  RateAcc acc = RateAcc::From(prev_acc.is_object() ? prev_acc : Json::object());
+  acc.Add(static_cast<double>(n), static_cast<double>(e));
+  a.acc = acc.ToJson();
+  if (const std::optional<double> phi = acc.Dispersion(); phi && OverDispersed(*phi, acc.k)) {
+    n = std::llround(static_cast<double>(n) / *phi);
+    e = std::clamp<int64_t>(std::llround(static_cast<double>(e) / *phi), 0, n);
+    a.note = StrCat("over-dispersed errors (phi ", std::round(*phi * 10) / 10, "): tested as ", n,
+                    " independent requests");
+  }
   a.n = static_cast<double>(n);
   if (n == 0) {
     a.note = "no observations yet";
@@ -562,7 +628,7 @@ class Analysis {
           if (obj.lower_limit) lo = obj.lower_limit->ToDouble();
           switch (method.kind) {
             case TestMethod::kRate:
-              a = AssessRate(*ev, up, lo, cx);
+              a = AssessRate(*ev, up, lo, prev_v.value("acc", Json(nullptr)), cx);
               break;
             case TestMethod::kMean:
               a = AssessMean(*ev, up, lo, prev_v.value("acc", Json(nullptr)), cx);

@@ -397,6 +397,77 @@ TEST(SequentialTest, AtTheLimitFalsePromotionsStayBelowAlpha) {
   EXPECT_LE(rolled_back, kRuns * (0.05 + 3 * se)) << rolled_back;
 }
 
+// The over-dispersion guard (statistics.md 3.3): independent errors leave the counts alone;
+// bursty ones (each iteration's rate drawn around the limit) are deflated to effective counts
+// n/phi, and the note says so.
+TEST(SequentialTest, OverDispersionGuardDeflatesOnlyBurstyErrors) {
+  std::mt19937_64 rng(5);
+  for (const bool bursty : {false, true}) {
+    Driver d(Exp(kCanaryRate));
+    double n = 0, e = 0;
+    api::Json entry;
+    for (int k = 0; k < 8; ++k) {
+      double p = 0.05;
+      if (bursty) p = k % 2 == 0 ? 0.005 : 0.095;  // same mean, far from binomial
+      std::binomial_distribution<int> errors(1000, p);
+      n += 1000;
+      e += errors(rng);
+      d.Step(ErrorRates(Rate(0, 8000), Rate(e, n)));
+      entry = Entry(d.State(), 0, "cand");
+    }
+    const std::string note = entry.value("note", std::string());
+    if (!bursty) {
+      EXPECT_EQ(note.find("over-dispersed"), std::string::npos) << note;
+      EXPECT_EQ(entry["n"], 8000);
+    } else {
+      // phi is about 1000 * 0.045^2 / (0.05 * 0.95) = 43: 8,000 requests count as ~190.
+      EXPECT_NE(note.find("over-dispersed errors (phi "), std::string::npos) << note;
+      EXPECT_LT(entry["n"].get<double>(), 400);
+      EXPECT_GT(entry["n"].get<double>(), 100);
+    }
+  }
+}
+
+// Over-dispersed errors at the limit: each iteration's rate is drawn from a Beta with mean 1 %
+// (bursts, retries: its standard deviation between iterations is 57 % of the mean). Measured
+// over 400 runs: without the guard 54 % of them end in a (false) verdict, with it 21 %; still
+// far above alpha, because the first two iterations cannot show the dispersion and a dispersion
+// estimated from few iterations is noisy. This test keeps the improvement from regressing; the
+// batch-level test that would bring it to alpha is not built (docs/decisions.md).
+TEST(SequentialTest, OverDispersionGuardHalvesFalseVerdictsUnderBursts) {
+  constexpr int kRuns = 400;
+  std::mt19937_64 rng(77);
+  int verdicts = 0, guarded = 0;
+  for (int run = 0; run < kRuns; ++run) {
+    Driver d(Exp(kCanaryRate), run);
+    double n = 0, e = 0, nb = 0;
+    bool saw_guard = false;
+    for (int k = 0; k < 20; ++k) {
+      const double share = std::max(1, d.Weight("cand") < 0 ? 10 : d.Weight("cand")) / 100.0;
+      std::poisson_distribution<int> arrivals(4000 * share);
+      const int batch = arrivals(rng);
+      std::gamma_distribution<double> ga(3.0, 1.0), gb(297.0, 1.0);  // Beta(3, 297)
+      const double x = ga(rng), y = gb(rng);
+      std::binomial_distribution<int> errors(batch, x / (x + y));
+      n += batch;
+      e += errors(rng);
+      nb += 4000 - batch;
+      AnalyticsOutput out = d.Step(ErrorRates(Rate(0, nb), Rate(e, n)));
+      const api::Json& entry = Entry(out.state, 0, "cand");
+      if (entry.value("note", std::string()).find("over-dispersed") != std::string::npos) {
+        saw_guard = true;
+      }
+      if (out.decision != Decision::kContinue) {
+        ++verdicts;
+        break;
+      }
+    }
+    guarded += saw_guard ? 1 : 0;
+  }
+  EXPECT_LE(verdicts, kRuns * 0.35) << verdicts;  // 0.54 without the guard
+  EXPECT_GE(guarded, kRuns * 0.4) << guarded;
+}
+
 const char kAB[] = R"(spec:
   target: t
   strategy: {testingPattern: A/B}

@@ -69,26 +69,31 @@ void LocalDataPlane::Stop() {
 void LocalDataPlane::Watch() {
   while (!stop_) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    for (Served& s : served_) {
-      absl::StatusOr<api::Json> j = store_.Get(s.key);
-      if (!j.ok()) continue;  // deleted: keep serving the last split
-      std::string rv = (*j)["metadata"].value("resourceVersion", "");
-      if (rv == s.resource_version) continue;
-      s.resource_version = rv;
-      absl::StatusOr<proxy::RouteSpec> spec = proxy::ParseRoute(*j);
-      absl::Status st = spec.ok() ? s.proxy->Update(*spec) : spec.status();
-      if (!log_) continue;
-      if (!st.ok()) {
-        log_(StrCat("Route ", s.key.namespace_, "/", s.key.name,
-                    ": change not applied: ", std::string(st.message())));
-        continue;
-      }
-      std::string weights;
-      for (const auto& v : spec->versions) {
-        weights += StrCat(weights.empty() ? "" : ", ", v.name, " ", std::to_string(v.weight));
-      }
-      log_(StrCat("Route ", s.key.namespace_, "/", s.key.name, ": traffic ", weights));
+    Sync();
+  }
+}
+
+void LocalDataPlane::Sync() {
+  std::lock_guard<std::mutex> lock(sync_mu_);
+  for (Served& s : served_) {
+    absl::StatusOr<api::Json> j = store_.Get(s.key);
+    if (!j.ok()) continue;  // deleted: keep serving the last split
+    std::string rv = (*j)["metadata"].value("resourceVersion", "");
+    if (rv == s.resource_version) continue;
+    s.resource_version = rv;
+    absl::StatusOr<proxy::RouteSpec> spec = proxy::ParseRoute(*j);
+    absl::Status st = spec.ok() ? s.proxy->Update(*spec) : spec.status();
+    if (!log_) continue;
+    if (!st.ok()) {
+      log_(StrCat("Route ", s.key.namespace_, "/", s.key.name,
+                  ": change not applied: ", std::string(st.message())));
+      continue;
     }
+    std::string weights;
+    for (const auto& v : spec->versions) {
+      weights += StrCat(weights.empty() ? "" : ", ", v.name, " ", std::to_string(v.weight));
+    }
+    log_(StrCat("Route ", s.key.namespace_, "/", s.key.name, ": traffic ", weights));
   }
 }
 

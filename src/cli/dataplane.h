@@ -8,7 +8,7 @@
 //
 // Statistics count what a proxy served since it started in this process.
 //
-// Threads: Start/Stop from one thread; Stats() from any thread (the controller's workers).
+// Threads: Start/Stop from one thread; Stats() and Sync() from any thread.
 #pragma once
 
 #include <atomic>
@@ -38,6 +38,10 @@ class LocalDataPlane final : public metrics::BuiltinSource {
   absl::Status Start(const std::vector<store::ObjectKey>& routes);
   void Stop();
 
+  // Publishes the stored Routes to their proxies now (what the watcher does every 100 ms), so a
+  // caller that has just seen an experiment end reads the final split from the proxy.
+  void Sync();
+
   // The proxy serving the named Route (namespace "" matches any), or nullptr.
   proxy::Proxy* Find(const std::string& ns, const std::string& name) const;
 
@@ -54,6 +58,7 @@ class LocalDataPlane final : public metrics::BuiltinSource {
   void Watch();
 
   store::ResourceStore& store_;
+  std::mutex sync_mu_;  // one publication pass at a time (the watcher's and Sync's)
   Log log_;
   std::vector<Served> served_;  // fixed after Start
   std::atomic<bool> stop_{false};

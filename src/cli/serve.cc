@@ -331,8 +331,10 @@ int RunQuickstart(const QuickstartOptions& given, IoStreams io) {
   std::string url, final_line;
   absl::StatusOr<loadgen::LoadReport> load_report = absl::UnknownError("load did not run");
   proxy::Proxy* served = nullptr;
+  LocalDataPlane* plane = nullptr;
   RunHooks hooks;
   hooks.serving = [&](LocalDataPlane& dp) -> absl::Status {
+    plane = &dp;
     served = dp.Find("default", "iris");
     if (served == nullptr) return absl::InternalError("the quickstart Route is not served");
     url = StrCat("http://", served->ListenAddress().String(), "/v1/models/iris:predict");
@@ -356,6 +358,7 @@ int RunQuickstart(const QuickstartOptions& given, IoStreams io) {
     stop_load = true;
     if (load.joinable()) load.join();
     if (served == nullptr) return;
+    plane->Sync();  // the finish action's last weights, not the watcher's previous pass
     proxy::RouteSpec route = served->Route();
     int64_t prev = 0, latest = 0;
     for (const auto& v : route.versions) (v.name == "default" ? prev : latest) = v.weight;
