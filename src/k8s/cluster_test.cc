@@ -346,6 +346,58 @@ TEST_F(KServeTaskTest, StartWaitsForReadyAndFillsVersionInfo) {
             0);
 }
 
+// v1alpha2's default/canary form (the original's Dec 2020 shell handlers), on the reference's
+// InferenceService shape: start sets canaryTrafficPercent 0 and a weightObjRef on
+// /spec/canaryTrafficPercent; finish promotes by copying spec.canary over spec.default and
+// removing the canary.
+TEST_F(KServeTaskTest, V1alpha2CanaryIsPromotedByRewritingTheService) {
+  absl::StatusOr<Resource> crds =
+      client_->Discover("apiextensions.k8s.io/v1", "CustomResourceDefinition");
+  ASSERT_TRUE(client_
+                  ->Create(*crds, "",
+                           Crd("serving.kubeflow.org", "inferenceservices", "InferenceService",
+                               "v1alpha2", true))
+                  .ok());
+  absl::StatusOr<Resource> v1alpha2 =
+      client_->Discover("serving.kubeflow.org/v1alpha2", "InferenceService");
+  ASSERT_TRUE(v1alpha2.ok());
+  Json isvc = Json::parse(R"({"apiVersion": "serving.kubeflow.org/v1alpha2",
+    "kind": "InferenceService", "metadata": {"name": "sklearn-iris", "namespace": "default"},
+    "spec": {"default": {"predictor": {"tensorflow": {"storageUri": "gs://m/flowers"}}},
+             "canaryTrafficPercent": 95,
+             "canary": {"predictor": {"tensorflow": {"storageUri": "gs://m/flowers-2"}}}}})");
+  ASSERT_TRUE(client_->Create(*v1alpha2, "default", isvc).ok());
+  Json ready = *client_->Get(*v1alpha2, "default", "sklearn-iris");
+  ready["status"] = {{"conditions", Json::array({{{"type", "Ready"}, {"status", "True"}}})}};
+  ASSERT_TRUE(client_->Update(*v1alpha2, ready, /*status=*/true).ok());
+  Json exp = ExperimentJson("exp");
+  exp["spec"]["target"] = "default/sklearn-iris";
+  ASSERT_TRUE(client_->Create(experiments_, "default", exp).ok());
+  tasks::TaskRegistry tasks = KServeTasks(*client_, {absl::Milliseconds(50)});
+  api::Experiment e = LoadedExperiment("exp");
+  tasks::TaskEnv env;
+  env.experiment = &e;
+  const Json with = {{"apiVersion", "serving.kubeflow.org/v1alpha2"}};
+  absl::Status started = tasks.at("kserve/start")(with, env);
+  ASSERT_TRUE(started.ok()) << started;
+  EXPECT_EQ(
+      client_->Get(*v1alpha2, "default", "sklearn-iris")->at("spec").at("canaryTrafficPercent"), 0);
+  api::Experiment after = LoadedExperiment("exp");
+  ASSERT_TRUE(after.spec.version_info.has_value());
+  EXPECT_EQ(after.spec.version_info->candidates[0].weight_obj_ref->field_path,
+            ".spec.canaryTrafficPercent");
+  after.status.version_recommended_for_promotion = "canary";
+  env.experiment = &after;
+  env.type = engine::HandlerType::kFinish;
+  absl::Status finished = tasks.at("kserve/finish")(with, env);
+  ASSERT_TRUE(finished.ok()) << finished;
+  const Json spec = client_->Get(*v1alpha2, "default", "sklearn-iris")->at("spec");
+  EXPECT_EQ(spec.at("default").at("predictor").at("tensorflow").at("storageUri"),
+            "gs://m/flowers-2");
+  EXPECT_FALSE(spec.contains("canary"));
+  EXPECT_FALSE(spec.contains("canaryTrafficPercent"));
+}
+
 TEST_F(KServeTaskTest, BadTargetAndMissingServiceAreNamed) {
   ASSERT_TRUE(client_->Create(experiments_, "default", ExperimentJson("exp")).ok());
   tasks::TaskRegistry tasks = KServeTasks(*client_, {absl::Milliseconds(50)});

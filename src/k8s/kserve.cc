@@ -62,12 +62,14 @@ class KServeTask {
   KServeTask(Client& client, KServeTaskOptions options) : client_(client), options_(options) {}
 
   absl::Status Start(const Json& with, const tasks::TaskEnv& env) {
-    absl::StatusOr<int64_t> percent = OptionalInt(with, "canaryTrafficPercent", 1, 0, 100);
-    if (!percent.ok()) return percent.status();
+    absl::StatusOr<int64_t> given = OptionalInt(with, "canaryTrafficPercent", -1, 0, 100);
+    if (!given.ok()) return given.status();
     absl::StatusOr<Isvc> isvc = Find(with, env);
     if (!isvc.ok()) return isvc.status();
+    // The original's defaults: 1 for v1beta1 (Go handler), 0 for v1alpha2 (shell handler).
+    const int64_t percent = *given >= 0 ? *given : isvc->IsV1alpha2() ? 0 : 1;
     const Json ops =
-        Json::array({{{"op", "add"}, {"path", isvc->TrafficPointer()}, {"value", *percent}}});
+        Json::array({{{"op", "add"}, {"path", isvc->TrafficPointer()}, {"value", percent}}});
     absl::StatusOr<Json> patched =
         client_.Patch(isvc->resource, isvc->ns, isvc->name, PatchType::kJson, ops);
     if (!patched.ok()) return Named(*isvc, patched.status());
@@ -124,13 +126,32 @@ class KServeTask {
     if (!isvc.ok()) return isvc.status();
     const std::string winner = tasks::TemplateValues(e, env.type)["name"];
     const bool promote = winner == "canary";
-    const Json ops = Json::array(
+    Json ops = Json::array(
         {{{"op", "add"}, {"path", isvc->TrafficPointer()}, {"value", promote ? 100 : 0}}});
+    if (isvc->IsV1alpha2()) {
+      // The original's v1alpha2 finish rewrote the InferenceService: the winning predictor
+      // becomes spec.default, and spec.canary and canaryTrafficPercent go.
+      const Json spec = isvc->object.value("spec", Json::object());
+      ops = Json::array();
+      if (promote && spec.contains("canary")) {
+        ops.push_back({{"op", "add"}, {"path", "/spec/default"}, {"value", spec["canary"]}});
+      }
+      if (spec.contains("canary")) ops.push_back({{"op", "remove"}, {"path", "/spec/canary"}});
+      if (spec.contains("canaryTrafficPercent")) {
+        ops.push_back({{"op", "remove"}, {"path", "/spec/canaryTrafficPercent"}});
+      }
+      if (ops.empty()) return WaitReady(&*isvc, with, env);
+    }
     absl::StatusOr<Json> patched =
         client_.Patch(isvc->resource, isvc->ns, isvc->name, PatchType::kJson, ops);
     if (!patched.ok()) return Named(*isvc, patched.status());
-    env.log(StrCat("InferenceService ", isvc->ns, "/", isvc->name, ": canaryTrafficPercent ",
-                   promote ? "100 (canary promoted)" : "0 (rolled back)"));
+    if (isvc->IsV1alpha2()) {
+      env.log(StrCat("InferenceService ", isvc->ns, "/", isvc->name, ": ",
+                     promote ? "canary promoted to default" : "canary removed (rolled back)"));
+    } else {
+      env.log(StrCat("InferenceService ", isvc->ns, "/", isvc->name, ": canaryTrafficPercent ",
+                     promote ? "100 (canary promoted)" : "0 (rolled back)"));
+    }
     return WaitReady(&*isvc, with, env);
   }
 

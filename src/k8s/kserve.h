@@ -4,7 +4,8 @@
 // (no Job pods, so no scheduling delay), for `serving.kserve.io/v1beta1`,
 // `serving.kubeflow.org/v1beta1` and `serving.kubeflow.org/v1alpha2`:
 //
-//   kserve/start   {target?, apiVersion?, canaryTrafficPercent=1, timeoutSeconds=180}
+//   kserve/start   {target?, apiVersion?, canaryTrafficPercent=1 (v1alpha2: 0),
+//                   timeoutSeconds=180}
 //     the InferenceService `spec.target` (`namespace/name`) is waited for, its
 //     canaryTrafficPercent set (JSON patch), its Ready condition waited for; then the
 //     experiment's spec.versionInfo is written: baseline `default` (variable `revision` =
@@ -15,6 +16,8 @@
 //   kserve/finish  {target?, apiVersion?, timeoutSeconds=180}
 //     canaryTrafficPercent 100 when the canary is the version to promote, else 0 (roll back
 //     to the rolled-out revision); then Ready is waited for. Conformance: nothing to do.
+//     v1alpha2 (the original's shell handler): promotion copies spec.canary over spec.default;
+//     either way spec.canary and spec.canaryTrafficPercent are removed.
 //
 // Without `apiVersion` the InferenceService is looked for in the groups above, in that order
 // (those the cluster serves). Errors name the task's field or the object, e.g. the original's
