@@ -8,6 +8,9 @@
 // operations report errors as values and each coroutine catches what escapes it.
 #include "proxy/proxy.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -15,6 +18,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -46,6 +50,8 @@ namespace {
 using Executor = asio::io_context::executor_type;
 using Stream = beast::basic_stream<Tcp, Executor>;
 using Socket = asio::basic_stream_socket<Tcp, Executor>;
+using Local = asio::local::stream_protocol;
+using LocalAcceptor = asio::basic_socket_acceptor<Local, Executor>;
 using Acceptor = asio::basic_socket_acceptor<Tcp, Executor>;
 using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>, Executor>;
@@ -191,6 +197,8 @@ struct Proxy::Impl {
   std::thread control_thread;
   std::unique_ptr<Acceptor> acceptor;
   std::unique_ptr<Acceptor> admin_acceptor;
+  std::unique_ptr<LocalAcceptor> admin_local_acceptor;  // spec.adminSocket
+  std::string admin_socket;
   net::HostPort listen;
   std::optional<net::HostPort> admin;
   std::atomic<uint64_t> unrouted{0};
@@ -209,8 +217,11 @@ struct Proxy::Impl {
   void Refresh(Worker& w);
   int Choose(Worker& w, const Snapshot& snap, const Request& req);
   Task<void> Accept(Acceptor& acceptor);
-  Task<void> AcceptAdmin(Acceptor& acceptor, Proxy& proxy);
-  Task<void> AdminSession(Socket socket, Proxy& proxy);
+  // The admin API over TCP (Acceptor) or a Unix socket (LocalAcceptor).
+  template <class AcceptorT>
+  Task<void> AcceptAdmin(AcceptorT& acceptor, Proxy& proxy);
+  template <class SocketT>
+  Task<void> AdminSession(SocketT socket, Proxy& proxy);
   Task<void> Session(Worker& w, Socket socket);
   Task<void> Mirror(Worker& w, std::shared_ptr<const Snapshot> snap, Request req);
   // Exchanges `req` with one backend of version `vi`. `backend_error` tells whether a failure
@@ -595,9 +606,10 @@ Task<void> Proxy::Impl::Accept(Acceptor& acceptor) {
   }
 }
 
-Task<void> Proxy::Impl::AdminSession(Socket socket, Proxy& proxy) {
+template <class SocketT>
+Task<void> Proxy::Impl::AdminSession(SocketT socket, Proxy& proxy) {
   try {
-    Stream stream(std::move(socket));
+    beast::basic_stream<typename SocketT::protocol_type, Executor> stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
       stream.expires_after(std::chrono::seconds(30));
@@ -630,7 +642,8 @@ Task<void> Proxy::Impl::AdminSession(Socket socket, Proxy& proxy) {
   }
 }
 
-Task<void> Proxy::Impl::AcceptAdmin(Acceptor& acceptor, Proxy& proxy) {
+template <class AcceptorT>
+Task<void> Proxy::Impl::AcceptAdmin(AcceptorT& acceptor, Proxy& proxy) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
     if (ec) {
@@ -647,6 +660,32 @@ absl::StatusOr<std::unique_ptr<Acceptor>> Listen(asio::io_context& ioc,
                                                  const net::HostPort& address) {
   auto acceptor = std::make_unique<Acceptor>(ioc.get_executor());
   if (absl::Status st = net::OpenAcceptor(*acceptor, address); !st.ok()) return st;
+  return acceptor;
+}
+
+// A Unix socket at `path`, readable and writable by this user only. A socket file left by a
+// previous run is replaced; any other file there is an error, never removed.
+absl::StatusOr<std::unique_ptr<LocalAcceptor>> ListenLocal(asio::io_context& ioc,
+                                                           const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          StrCat("spec.adminSocket: ", path, " exists and is not a socket"));
+    }
+    ::unlink(path.c_str());
+  }
+  auto acceptor = std::make_unique<LocalAcceptor>(ioc.get_executor());
+  boost::system::error_code ec;
+  const mode_t old_mask = ::umask(0177);  // the socket is created 0600
+  acceptor->open(Local(), ec);
+  if (!ec) acceptor->bind(Local::endpoint(path), ec);
+  ::umask(old_mask);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        StrCat("spec.adminSocket: cannot listen on ", path, ": ", ec.message()));
+  }
   return acceptor;
 }
 
@@ -684,6 +723,16 @@ absl::Status Proxy::Start(const RouteSpec& route) {
     impl_->admin_acceptor = std::move(*admin);
     impl_->admin = net::HostPort{route.admin->host, impl_->admin_acceptor->local_endpoint().port()};
   }
+  if (!route.admin_socket.empty()) {
+    auto local = ListenLocal(*impl_->control, route.admin_socket);
+    if (!local.ok()) {
+      impl_->acceptor.reset();
+      impl_->admin_acceptor.reset();
+      return local.status();
+    }
+    impl_->admin_local_acceptor = std::move(*local);
+    impl_->admin_socket = route.admin_socket;
+  }
   impl_->Publish(*snap);
   for (int i = 0; i < impl_->options.workers; ++i) {
     auto w = std::make_unique<Worker>();
@@ -699,6 +748,10 @@ absl::Status Proxy::Start(const RouteSpec& route) {
   asio::co_spawn(*impl_->control, impl_->Accept(*impl_->acceptor), asio::detached);
   if (impl_->admin_acceptor) {
     asio::co_spawn(*impl_->control, impl_->AcceptAdmin(*impl_->admin_acceptor, *this),
+                   asio::detached);
+  }
+  if (impl_->admin_local_acceptor) {
+    asio::co_spawn(*impl_->control, impl_->AcceptAdmin(*impl_->admin_local_acceptor, *this),
                    asio::detached);
   }
   impl_->control_thread = std::thread([impl = impl_.get()] {
@@ -722,6 +775,11 @@ void Proxy::Stop() {
   // control context goes first: a pending accept holds a socket of a worker's context.
   impl_->acceptor.reset();
   impl_->admin_acceptor.reset();
+  impl_->admin_local_acceptor.reset();
+  if (!impl_->admin_socket.empty()) {
+    ::unlink(impl_->admin_socket.c_str());
+    impl_->admin_socket.clear();
+  }
   impl_->control.reset();
   for (auto& w : impl_->workers) w->idle.clear();
   impl_->workers.clear();
@@ -735,9 +793,11 @@ absl::Status Proxy::Update(const RouteSpec& route) {
       auto same = [](const std::optional<net::HostPort>& a, const std::optional<net::HostPort>& b) {
         return a.has_value() == b.has_value() && (!a || (a->host == b->host && a->port == b->port));
       };
-      if (!same(cur.listen, route.listen) || !same(cur.admin, route.admin)) {
+      if (!same(cur.listen, route.listen) || !same(cur.admin, route.admin) ||
+          cur.admin_socket != route.admin_socket) {
         return absl::FailedPreconditionError(
-            "spec.listen and spec.admin cannot change while the proxy runs; restart it");
+            "spec.listen, spec.admin and spec.adminSocket cannot change while the proxy runs; "
+            "restart it");
       }
     }
   }

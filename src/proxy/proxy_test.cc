@@ -6,14 +6,18 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <thread>
 
 #include "api/document.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "test/testing/process.h"
 #include "test/testing/raw_http.h"
 
 namespace iter8::proxy {
@@ -405,6 +409,63 @@ TEST_F(ProxyTest, AdminToken) {
   EXPECT_EQ(no.status, 401);
   AdminReply yes = HandleAdmin(*proxy_, "GET", "/route", "Bearer s3cret", "");
   EXPECT_EQ(yes.status, 200);
+}
+
+// spec.adminSocket: the same admin API on a Unix socket that only this user may open; the
+// socket file goes with the proxy, a stale one is replaced, anything else is left alone.
+TEST_F(ProxyTest, AdminApiOnAUnixSocket) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "admin.sock").string();
+  Start(TwoVersions(default_, canary_, 90, 10,
+                    "  adminSocket: " + path + "\n  adminToken: s3cret\n"));
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  httplib::Client admin(path);
+  admin.set_address_family(AF_UNIX);
+  auto denied = admin.Get("/route");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 401);
+  httplib::Headers auth = {{"Authorization", "Bearer s3cret"}};
+  auto put = admin.Put("/weights", auth, R"({"default": 30, "canary": 70})", "application/json");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200) << put->body;
+  EXPECT_EQ(proxy_->Route().Weights().at("canary"), 70);
+  auto bad = admin.Put("/weights", auth, "{", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  proxy_->Stop();
+  EXPECT_NE(::stat(path.c_str(), &st), 0);  // removed
+
+  // A stale socket file (a crashed run) is replaced; a regular file is an error, untouched.
+  {
+    Proxy first(ProxyOptions{.workers = 1});
+    ASSERT_TRUE(first
+                    .Start(MakeRoute(
+                        TwoVersions(default_, canary_, 90, 10, "  adminSocket: " + path + "\n")))
+                    .ok());
+    ::link(path.c_str(), (path + ".stale").c_str());  // keep the inode past Stop's unlink
+    first.Stop();
+    ::rename((path + ".stale").c_str(), path.c_str());
+  }
+  Proxy again(ProxyOptions{.workers = 1});
+  EXPECT_TRUE(
+      again
+          .Start(MakeRoute(TwoVersions(default_, canary_, 90, 10, "  adminSocket: " + path + "\n")))
+          .ok());
+  again.Stop();
+  const std::string regular = (dir.path() / "file").string();
+  std::ofstream(regular) << "keep me";
+  Proxy refused(ProxyOptions{.workers = 1});
+  absl::Status s = refused.Start(
+      MakeRoute(TwoVersions(default_, canary_, 90, 10, "  adminSocket: " + regular + "\n")));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("exists and is not a socket"), std::string::npos) << s;
+  std::ifstream kept(regular);
+  std::string text;
+  std::getline(kept, text);
+  EXPECT_EQ(text, "keep me");
 }
 
 TEST_F(ProxyTest, ConcurrentClientsWhileWeightsChange) {

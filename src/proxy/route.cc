@@ -63,8 +63,8 @@ std::optional<int64_t> AsInteger(const api::Json& j) {
 }
 
 const std::set<std::string> kSpecFields = {
-    "listen", "admin",       "adminToken", "versions", "canaryTrafficPercent", "sticky", "match",
-    "mirror", "hostRewrite", "timeouts",   "limits"};
+    "listen", "admin", "adminSocket", "adminToken",  "versions", "canaryTrafficPercent",
+    "sticky", "match", "mirror",      "hostRewrite", "timeouts", "limits"};
 
 }  // namespace
 
@@ -138,6 +138,16 @@ absl::StatusOr<RouteSpec> ParseRoute(const api::Json& object) {
   };
   address("listen", out.listen);
   address("admin", out.admin);
+  if (spec.contains("adminSocket")) {
+    const api::Json& v = spec["adminSocket"];
+    if (!v.is_string() || v.get<std::string>().empty() || v.get<std::string>()[0] != '/') {
+      problems.Add("/spec/adminSocket", "must be an absolute path");
+    } else if (v.get<std::string>().size() >= 108) {  // sockaddr_un.sun_path
+      problems.Add("/spec/adminSocket", "is longer than a Unix socket path may be (107 bytes)");
+    } else {
+      out.admin_socket = v.get<std::string>();
+    }
+  }
   if (spec.contains("adminToken")) {
     if (!spec["adminToken"].is_string())
       problems.Add("/spec/adminToken", "must be a string");

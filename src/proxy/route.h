@@ -8,6 +8,7 @@
 //   spec:
 //     listen: 127.0.0.1:8080        # where the proxy serves; a Route without it is not served
 //     admin: 127.0.0.1:0            # admin API (/metrics, /route, /stats, /weights); optional
+//     adminSocket: /run/iter8.sock  # the admin API on a Unix socket (mode 0600); optional
 //     adminToken: secret            # optional bearer token for the admin API
 //     versions:
 //     - name: default
@@ -66,6 +67,7 @@ struct RouteSpec {
   std::string name;
   std::optional<net::HostPort> listen;
   std::optional<net::HostPort> admin;
+  std::string admin_socket;  // absolute path; "" = none
   std::string admin_token;
   std::vector<RouteVersion> versions;
   std::string sticky_header;  // lower case; at most one of header/cookie

@@ -76,6 +76,7 @@ TEST(RouteTest, DefaultsAndCanaryTrafficPercent) {
 TEST(RouteTest, EveryProblemIsNamedWithItsPointer) {
   auto r = Parse(std::string(kHeader) + R"(spec:
   listen: "nowhere"
+  adminSocket: relative.sock
   colour: blue
   canaryTrafficPercent: 120
   versions:
@@ -93,6 +94,7 @@ TEST(RouteTest, EveryProblemIsNamedWithItsPointer) {
   for (const char* want : {
            "invalid Route models/iris:",
            "/spec/listen: \"nowhere\": expected host:port",
+           "/spec/adminSocket: must be an absolute path",
            "/spec/colour: unknown field",
            "/spec/canaryTrafficPercent: must be an integer from 0 to 100",
            "/spec/versions/0/backend: \"https://h:1\": https backends are not supported",
