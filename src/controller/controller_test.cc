@@ -12,6 +12,7 @@
 #include "common/strings.h"
 #include "engine/engine.h"
 #include "test/testing/process.h"
+#include "test/testing/wait.h"
 
 namespace iter8::controller {
 namespace {
@@ -95,15 +96,7 @@ api::Experiment Get(store::ResourceStore& s, const std::string& name) {
 
 bool Completed(const api::Experiment& e) { return e.status.stage == api::Stage::kCompleted; }
 
-// Polls until `done` or the deadline.
-bool WaitFor(const std::function<bool()>& done, absl::Duration limit) {
-  const absl::Time end = absl::Now() + limit;
-  while (absl::Now() < end) {
-    if (done()) return true;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return done();
-}
+using testing::WaitFor;
 
 ControllerOptions Options() {
   ControllerOptions o;

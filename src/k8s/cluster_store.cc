@@ -138,10 +138,19 @@ void ClusterStore::Record(store::ChangeType type, const std::string& kind, const
   while (feed_.size() > kFeedLimit) feed_.pop_front();
 }
 
-Informer* ClusterStore::InformerFor(const std::string& kind) {
+absl::StatusOr<Informer*> ClusterStore::InformerFor(const std::string& kind) {
   if (kind == "Experiment") return experiments_.get();
   if (kind == "Metric") return metrics_.get();
-  return nullptr;
+  return absl::InvalidArgumentError(StrCat("kind ", kind, " is not kept by the cluster store"));
+}
+
+absl::StatusOr<api::Json> ClusterStore::Cache(Informer& informer, absl::StatusOr<Json> written) {
+  if (!written.ok()) return written.status();
+  informer.Observe(*written);
+  if (&informer != handlers_.get()) return api::Json(*written);
+  absl::StatusOr<Json> h = HandlerFromConfigMap(*written);
+  if (!h.ok()) return h.status();
+  return api::Json(*h);
 }
 
 std::string ClusterStore::HandlerObjectName(const std::string& ns, const std::string& name) const {
@@ -157,12 +166,9 @@ absl::StatusOr<api::Json> ClusterStore::Get(const store::ObjectKey& key) {
     if (!h.ok()) return h.status();
     return api::Json(*h);
   }
-  Informer* informer = InformerFor(key.kind);
-  if (informer == nullptr) {
-    return absl::InvalidArgumentError(
-        StrCat("kind ", key.kind, " is not kept by the cluster store"));
-  }
-  std::optional<Json> o = informer->Get(key.namespace_, key.name);
+  absl::StatusOr<Informer*> informer = InformerFor(key.kind);
+  if (!informer.ok()) return informer.status();
+  std::optional<Json> o = (*informer)->Get(key.namespace_, key.name);
   if (!o) return absl::NotFoundError(StrCat(key.String(), " not found"));
   return api::Json(*o);
 }
@@ -177,12 +183,10 @@ absl::StatusOr<std::vector<api::Json>> ClusterStore::List(const std::string& kin
     }
     return out;
   }
-  Informer* informer = InformerFor(kind);
-  if (informer == nullptr) {
-    return absl::InvalidArgumentError(StrCat("kind ", kind, " is not kept by the cluster store"));
-  }
+  absl::StatusOr<Informer*> informer = InformerFor(kind);
+  if (!informer.ok()) return informer.status();
   std::vector<api::Json> out;
-  for (const Json& o : informer->List(ns)) out.emplace_back(o);
+  for (const Json& o : (*informer)->List(ns)) out.emplace_back(o);
   return out;
 }
 
@@ -199,11 +203,9 @@ absl::StatusOr<std::vector<api::Json>> ClusterStore::ListPrefix(const std::strin
     }
     return out;
   }
-  Informer* informer = InformerFor(kind);
-  if (informer == nullptr) {
-    return absl::InvalidArgumentError(StrCat("kind ", kind, " is not kept by the cluster store"));
-  }
-  for (const Json& o : informer->ListPrefix(ns, prefix)) out.emplace_back(o);
+  absl::StatusOr<Informer*> informer = InformerFor(kind);
+  if (!informer.ok()) return informer.status();
+  for (const Json& o : (*informer)->ListPrefix(ns, prefix)) out.emplace_back(o);
   return out;
 }
 
@@ -220,12 +222,7 @@ absl::StatusOr<api::Json> ClusterStore::WriteHandler(const Json& handler, bool s
   if (!rv.empty()) cm["metadata"]["resourceVersion"] = rv;
   const char* part = status ? "status" : "spec";
   cm["data"][part] = handler.value(part, Json::object()).dump();
-  absl::StatusOr<Json> written = client_.Update(handlers_->GetResource(), cm);
-  if (!written.ok()) return written.status();
-  handlers_->Observe(*written);
-  absl::StatusOr<Json> h = HandlerFromConfigMap(*written);
-  if (!h.ok()) return h.status();
-  return api::Json(*h);
+  return Cache(*handlers_, client_.Update(handlers_->GetResource(), cm));
 }
 
 absl::StatusOr<api::Json> ClusterStore::Create(const api::Json& ordered) {
@@ -242,15 +239,9 @@ absl::StatusOr<api::Json> ClusterStore::Create(const api::Json& ordered) {
     if (!h.ok()) return h.status();
     return api::Json(*h);
   }
-  Informer* informer = InformerFor(key->kind);
-  if (informer == nullptr) {
-    return absl::InvalidArgumentError(
-        StrCat("kind ", key->kind, " is not kept by the cluster store"));
-  }
-  absl::StatusOr<Json> written = client_.Create(informer->GetResource(), key->namespace_, object);
-  if (!written.ok()) return written.status();
-  informer->Observe(*written);
-  return api::Json(*written);
+  absl::StatusOr<Informer*> informer = InformerFor(key->kind);
+  if (!informer.ok()) return informer.status();
+  return Cache(**informer, client_.Create((*informer)->GetResource(), key->namespace_, object));
 }
 
 absl::StatusOr<api::Json> ClusterStore::Update(const api::Json& ordered) {
@@ -258,23 +249,17 @@ absl::StatusOr<api::Json> ClusterStore::Update(const api::Json& ordered) {
   absl::StatusOr<store::ObjectKey> key = store::KeyOf(object);
   if (!key.ok()) return key.status();
   if (key->kind == "Handler") return WriteHandler(object, /*status=*/false);
-  Informer* informer = InformerFor(key->kind);
-  if (informer == nullptr) {
-    return absl::InvalidArgumentError(
-        StrCat("kind ", key->kind, " is not kept by the cluster store"));
-  }
+  absl::StatusOr<Informer*> informer = InformerFor(key->kind);
+  if (!informer.ok()) return informer.status();
   Json body = object;
   if (Meta(body, "resourceVersion").empty()) {
     // The store's contract: no resourceVersion = unconditional. The API server wants one for
     // custom resources, so the cached one is sent (a conflict then means a newer write).
-    std::optional<Json> current = informer->Get(key->namespace_, key->name);
+    std::optional<Json> current = (*informer)->Get(key->namespace_, key->name);
     if (!current) return absl::NotFoundError(StrCat(key->String(), " not found"));
     body["metadata"]["resourceVersion"] = Meta(*current, "resourceVersion");
   }
-  absl::StatusOr<Json> written = client_.Update(informer->GetResource(), body);
-  if (!written.ok()) return written.status();
-  informer->Observe(*written);
-  return api::Json(*written);
+  return Cache(**informer, client_.Update((*informer)->GetResource(), body));
 }
 
 absl::StatusOr<api::Json> ClusterStore::UpdateStatus(const api::Json& ordered) {
@@ -282,15 +267,9 @@ absl::StatusOr<api::Json> ClusterStore::UpdateStatus(const api::Json& ordered) {
   absl::StatusOr<store::ObjectKey> key = store::KeyOf(object);
   if (!key.ok()) return key.status();
   if (key->kind == "Handler") return WriteHandler(object, /*status=*/true);
-  Informer* informer = InformerFor(key->kind);
-  if (informer == nullptr) {
-    return absl::InvalidArgumentError(
-        StrCat("kind ", key->kind, " is not kept by the cluster store"));
-  }
-  absl::StatusOr<Json> written = client_.Update(informer->GetResource(), object, /*status=*/true);
-  if (!written.ok()) return written.status();
-  informer->Observe(*written);
-  return api::Json(*written);
+  absl::StatusOr<Informer*> informer = InformerFor(key->kind);
+  if (!informer.ok()) return informer.status();
+  return Cache(**informer, client_.Update((*informer)->GetResource(), object, /*status=*/true));
 }
 
 absl::Status ClusterStore::Delete(const store::ObjectKey& key) {
@@ -300,13 +279,10 @@ absl::Status ClusterStore::Delete(const store::ObjectKey& key) {
     if (s.ok() || absl::IsNotFound(s)) handlers_->Forget(options_.iter8_namespace, name);
     return s;
   }
-  Informer* informer = InformerFor(key.kind);
-  if (informer == nullptr) {
-    return absl::InvalidArgumentError(
-        StrCat("kind ", key.kind, " is not kept by the cluster store"));
-  }
-  absl::Status s = client_.Delete(informer->GetResource(), key.namespace_, key.name);
-  if (s.ok() || absl::IsNotFound(s)) informer->Forget(key.namespace_, key.name);
+  absl::StatusOr<Informer*> informer = InformerFor(key.kind);
+  if (!informer.ok()) return informer.status();
+  absl::Status s = client_.Delete((*informer)->GetResource(), key.namespace_, key.name);
+  if (s.ok() || absl::IsNotFound(s)) (*informer)->Forget(key.namespace_, key.name);
   return s;
 }
 

@@ -71,7 +71,11 @@ class ClusterStore final : public store::ResourceStore {
 
  private:
   ClusterStore(Client& client, ClusterStoreOptions options);
-  Informer* InformerFor(const std::string& kind);
+  // The informer that keeps `kind` (Experiment, Metric), else kInvalidArgument.
+  absl::StatusOr<Informer*> InformerFor(const std::string& kind);
+  // A write's answer into `informer`'s cache, returned in the store's shape (a Handler for
+  // the handlers' ConfigMaps).
+  absl::StatusOr<api::Json> Cache(Informer& informer, absl::StatusOr<Json> written);
   void Record(store::ChangeType type, const std::string& kind, const Json& object);
   absl::StatusOr<api::Json> WriteHandler(const Json& handler, bool status);
   std::string HandlerObjectName(const std::string& ns, const std::string& name) const;

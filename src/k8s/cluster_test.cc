@@ -16,6 +16,7 @@
 #include "k8s/traffic_driver.h"
 #include "test/apiserver/crd.h"
 #include "test/apiserver/test_apiserver.h"
+#include "test/testing/wait.h"
 
 namespace iter8::k8s {
 namespace {
@@ -68,13 +69,8 @@ class ClusterPartsTest : public ::testing::Test {
     isvcs_ = *client_->Discover("serving.kserve.io/v1beta1", "InferenceService");
   }
 
-  bool WaitFor(const std::function<bool()>& done, absl::Duration limit = absl::Seconds(10)) {
-    const absl::Time end = absl::Now() + limit;
-    while (absl::Now() < end) {
-      if (done()) return true;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return done();
+  static bool WaitFor(const std::function<bool()>& done, absl::Duration limit = absl::Seconds(10)) {
+    return testing::WaitFor(done, limit, absl::Milliseconds(20));
   }
 
   testing::TestApiServer server_;

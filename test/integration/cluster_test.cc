@@ -24,6 +24,7 @@
 #include "test/apiserver/test_apiserver.h"
 #include "test/testing/process.h"
 #include "test/testing/prometheus.h"
+#include "test/testing/wait.h"
 
 namespace iter8 {
 namespace {
@@ -67,8 +68,9 @@ spec:
 )");
 }
 
+// `metrics` prefixes the metric names (e.g. "iter8-kfserving/" for the out-of-the-box ones).
 std::string ExperimentYaml(const std::string& name, const std::string& target, int iterations,
-                           int interval = 1) {
+                           int interval = 1, const std::string& metrics = "") {
   return StrCat(R"(
 apiVersion: iter8.tools/v2alpha2
 kind: Experiment
@@ -84,10 +86,13 @@ spec:
       start: [{task: kserve/start}]
       finish: [{task: kserve/finish}]
   criteria:
-    requestCount: request-count
+    requestCount: )",
+                metrics, R"(request-count
     objectives:
-    - {metric: mean-latency, upperLimit: 1000}
-    - {metric: error-rate, upperLimit: "0.01"}
+    - {metric: )",
+                metrics, R"(mean-latency, upperLimit: 1000}
+    - {metric: )",
+                metrics, R"(error-rate, upperLimit: "0.01"}
   duration: {intervalSeconds: )",
                 interval, ", iterationsPerLoop: ", iterations, "}\n");
 }
@@ -192,13 +197,8 @@ class ClusterTest : public ::testing::Test {
     return Json();
   }
 
-  bool WaitFor(const std::function<bool()>& done, absl::Duration limit) {
-    const absl::Time end = absl::Now() + limit;
-    while (absl::Now() < end) {
-      if (done()) return true;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    return done();
+  static bool WaitFor(const std::function<bool()>& done, absl::Duration limit) {
+    return testing::WaitFor(done, limit, absl::Milliseconds(100));
   }
   bool WaitCompleted(const std::string& name, absl::Duration limit = absl::Seconds(60)) {
     return WaitFor([&] { return Condition(Experiment(name), "Completed") == "True"; }, limit);
@@ -571,26 +571,7 @@ class ClusterTrafficTest : public ClusterTest {
       metrics.replace(at, url.size(), prometheus_.Url());
     }
     Apply(metrics);
-    Apply(R"(
-apiVersion: iter8.tools/v2alpha2
-kind: Experiment
-metadata: {name: real-traffic, namespace: default}
-spec:
-  target: default/my-model
-  strategy:
-    testingPattern: Canary
-    deploymentPattern: Progressive
-    actions:
-      start: [{task: kserve/start}]
-      finish: [{task: kserve/finish}]
-  criteria:
-    requestCount: iter8-kfserving/request-count
-    indicators: [iter8-kfserving/95th-percentile-tail-latency]
-    objectives:
-    - {metric: iter8-kfserving/mean-latency, upperLimit: 1000}
-    - {metric: iter8-kfserving/error-rate, upperLimit: "0.01"}
-  duration: {intervalSeconds: 3, iterationsPerLoop: 6}
-)");
+    Apply(ExperimentYaml("real-traffic", "default/my-model", 6, 3, "iter8-kfserving/"));
     EXPECT_TRUE(WaitCompleted("real-traffic", absl::Seconds(90))) << ReadFile(logs_[0]);
     return Experiment("real-traffic");
   }
