@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "api/document.h"
@@ -371,26 +372,46 @@ TEST(SequentialTest, StrictMeansAreCertifiedLaterThanAsymptoticOnes) {
 // In many seeded runs with the candidate exactly at the limit, checked every iteration, false
 // certification of "satisfies" stays within alpha (Ville's inequality), even at the engine
 // level with moving weights.
+// One simulated canary run: 4,000 requests per iteration split by the engine's weights
+// (Poisson arrivals to the candidate), the candidate's errors binomial at `rate(rng)`, drawn
+// afresh each iteration, the baseline error-free; at most 20 iterations. Returns the decision
+// it ended with and whether the over-dispersion guard's note appeared.
+struct SimulatedRun {
+  Decision decision = Decision::kContinue;
+  bool guarded = false;
+};
+SimulatedRun RunCanary(uint64_t seed, std::mt19937_64& rng,
+                       const std::function<double(std::mt19937_64&)>& rate) {
+  Driver d(Exp(kCanaryRate), seed);
+  SimulatedRun result;
+  double n = 0, e = 0, nb = 0;
+  for (int k = 0; k < 20; ++k) {
+    const double share = std::max(1, d.Weight("cand") < 0 ? 10 : d.Weight("cand")) / 100.0;
+    std::poisson_distribution<int> arrivals(4000 * share);
+    const int batch = arrivals(rng);
+    std::binomial_distribution<int> errors(batch, rate(rng));
+    n += batch;
+    e += errors(rng);
+    nb += 4000 - batch;
+    AnalyticsOutput out = d.Step(ErrorRates(Rate(0, nb), Rate(e, n)));
+    const api::Json& entry = Entry(out.state, 0, "cand");
+    if (entry.value("note", std::string()).find("over-dispersed") != std::string::npos) {
+      result.guarded = true;
+    }
+    result.decision = out.decision;
+    if (out.decision != Decision::kContinue) break;
+  }
+  return result;
+}
+
 TEST(SequentialTest, AtTheLimitFalsePromotionsStayBelowAlpha) {
   constexpr int kRuns = 1000;
   std::mt19937_64 rng(2026);
   int promoted = 0, rolled_back = 0;
   for (int run = 0; run < kRuns; ++run) {
-    Driver d(Exp(kCanaryRate), run);
-    double n = 0, e = 0, nb = 0;
-    for (int k = 0; k < 20; ++k) {
-      const double share = std::max(1, d.Weight("cand") < 0 ? 10 : d.Weight("cand")) / 100.0;
-      std::poisson_distribution<int> arrivals(4000 * share);
-      const int batch = arrivals(rng);
-      std::binomial_distribution<int> errors(batch, 0.01);
-      n += batch;
-      e += errors(rng);
-      nb += 4000 - batch;
-      AnalyticsOutput out = d.Step(ErrorRates(Rate(0, nb), Rate(e, n)));
-      if (out.decision == Decision::kPromote) ++promoted;
-      if (out.decision == Decision::kRollback) ++rolled_back;
-      if (out.decision != Decision::kContinue) break;
-    }
+    const SimulatedRun r = RunCanary(run, rng, [](std::mt19937_64&) { return 0.01; });
+    if (r.decision == Decision::kPromote) ++promoted;
+    if (r.decision == Decision::kRollback) ++rolled_back;
   }
   const double se = std::sqrt(0.05 * 0.95 / kRuns);
   EXPECT_LE(promoted, kRuns * (0.05 + 3 * se)) << promoted;
@@ -439,30 +460,13 @@ TEST(SequentialTest, OverDispersionGuardHalvesFalseVerdictsUnderBursts) {
   std::mt19937_64 rng(77);
   int verdicts = 0, guarded = 0;
   for (int run = 0; run < kRuns; ++run) {
-    Driver d(Exp(kCanaryRate), run);
-    double n = 0, e = 0, nb = 0;
-    bool saw_guard = false;
-    for (int k = 0; k < 20; ++k) {
-      const double share = std::max(1, d.Weight("cand") < 0 ? 10 : d.Weight("cand")) / 100.0;
-      std::poisson_distribution<int> arrivals(4000 * share);
-      const int batch = arrivals(rng);
+    const SimulatedRun r = RunCanary(run, rng, [](std::mt19937_64& g) {
       std::gamma_distribution<double> ga(3.0, 1.0), gb(297.0, 1.0);  // Beta(3, 297)
-      const double x = ga(rng), y = gb(rng);
-      std::binomial_distribution<int> errors(batch, x / (x + y));
-      n += batch;
-      e += errors(rng);
-      nb += 4000 - batch;
-      AnalyticsOutput out = d.Step(ErrorRates(Rate(0, nb), Rate(e, n)));
-      const api::Json& entry = Entry(out.state, 0, "cand");
-      if (entry.value("note", std::string()).find("over-dispersed") != std::string::npos) {
-        saw_guard = true;
-      }
-      if (out.decision != Decision::kContinue) {
-        ++verdicts;
-        break;
-      }
-    }
-    guarded += saw_guard ? 1 : 0;
+      const double x = ga(g), y = gb(g);
+      return x / (x + y);
+    });
+    if (r.decision != Decision::kContinue) ++verdicts;
+    if (r.guarded) ++guarded;
   }
   EXPECT_LE(verdicts, kRuns * 0.35) << verdicts;  // 0.54 without the guard
   EXPECT_GE(guarded, kRuns * 0.4) << guarded;

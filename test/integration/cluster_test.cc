@@ -111,6 +111,16 @@ spec:
   return out;
 }
 
+int64_t CompletedIterations(const Json& e) {
+  return e.is_object() && e.contains("status")
+             ? e["status"].value("completedIterations", int64_t{-1})
+             : -1;
+}
+
+int Count(const std::vector<std::string>& v, const std::string& s) {
+  return static_cast<int>(std::count(v.begin(), v.end(), s));
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -240,6 +250,20 @@ class ClusterTest : public ::testing::Test {
     return out;
   }
 
+  // Experiment `name` (on InferenceService `name`) completed all `iterations` without failing,
+  // promoted its canary (100 %), and no iteration was completed twice (one Event each at most).
+  void ExpectPromotedWithEachIterationOnce(const std::string& name, int iterations) {
+    const Json e = Experiment(name);
+    EXPECT_EQ(CompletedIterations(e), iterations);
+    EXPECT_EQ(Condition(e, "Failed"), "False") << e.dump(2);
+    EXPECT_EQ(e["status"]["versionRecommendedForPromotion"], "canary");
+    EXPECT_EQ(Isvc(name)["spec"]["predictor"]["canaryTrafficPercent"], 100);
+    const std::vector<std::string> events = Events(name);
+    for (int i = 1; i <= iterations; ++i) {
+      EXPECT_LE(Count(events, StrCat("IterationUpdate: Completed Iteration ", i)), 1) << i;
+    }
+  }
+
   testing::TempDir dir_;
   testing::TestApiServer server_;
   std::string kubeconfig_;
@@ -249,16 +273,6 @@ class ClusterTest : public ::testing::Test {
   std::vector<std::string> logs_;
   std::vector<std::unique_ptr<testing::ChildProcess>> controllers_;
 };
-
-int64_t CompletedIterations(const Json& e) {
-  return e.is_object() && e.contains("status")
-             ? e["status"].value("completedIterations", int64_t{-1})
-             : -1;
-}
-
-int Count(const std::vector<std::string>& v, const std::string& s) {
-  return static_cast<int>(std::count(v.begin(), v.end(), s));
-}
 
 // The README's cluster-mode quickstart: default, then canary, then the experiment; the canary
 // ends with 100 % of the traffic.
@@ -410,15 +424,7 @@ TEST_F(ClusterTest, SurvivesApiServerFailures) {
   server_.CompactHistory();
   server_.RefuseWatches(false);
   ASSERT_TRUE(WaitCompleted("flaky")) << ReadFile(logs_[c]);
-  const Json e = Experiment("flaky");
-  EXPECT_EQ(CompletedIterations(e), 8);
-  EXPECT_EQ(Condition(e, "Failed"), "False") << e.dump(2);
-  EXPECT_EQ(e["status"]["versionRecommendedForPromotion"], "canary");
-  EXPECT_EQ(Isvc("flaky")["spec"]["predictor"]["canaryTrafficPercent"], 100);
-  const std::vector<std::string> events = Events("flaky");
-  for (int i = 1; i <= 8; ++i) {
-    EXPECT_LE(Count(events, StrCat("IterationUpdate: Completed Iteration ", i)), 1) << i;
-  }
+  ExpectPromotedWithEachIterationOnce("flaky", 8);
   const std::string log = ReadFile(logs_[c]);
   EXPECT_NE(log.find("listing again"), std::string::npos) << "no 410 relist seen:\n" << log;
 }
@@ -446,14 +452,7 @@ TEST_F(ClusterTest, StandbyTakesOverAfterLeaderIsKilled) {
   controllers_[a]->Kill();
   const int64_t at_kill = CompletedIterations(Experiment("failover"));
   ASSERT_TRUE(WaitCompleted("failover")) << ReadFile(logs_[b]);
-  const Json e = Experiment("failover");
-  EXPECT_EQ(CompletedIterations(e), 8);
-  EXPECT_EQ(e["status"]["versionRecommendedForPromotion"], "canary");
-  EXPECT_EQ(Isvc("failover")["spec"]["predictor"]["canaryTrafficPercent"], 100);
-  const std::vector<std::string> events = Events("failover");
-  for (int i = 1; i <= 8; ++i) {
-    EXPECT_LE(Count(events, StrCat("IterationUpdate: Completed Iteration ", i)), 1) << i;
-  }
+  ExpectPromotedWithEachIterationOnce("failover", 8);
   const std::string log_b = ReadFile(logs_[b]);
   EXPECT_NE(log_b.find("replica-b took lease iter8-system/leader.iter8.tools from replica-a"),
             std::string::npos)
