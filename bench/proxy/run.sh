@@ -9,6 +9,12 @@
 # share the cores with wrk and the backend in the same way. Prints a Markdown table with
 # req/s, p50 and p99 latency and the ratios to nginx and to direct, then the memory per idle
 # connection of the iter8 proxy (RSS growth over IDLE_CONNECTIONS kept-alive idle connections).
+# Rounds are interleaved (each round runs every target once) so that the machine's drift over the
+# run affects every target alike, and each proxy's CPU time per request (user + system, all its
+# processes and threads, from /proc) is reported: on a machine shared by wrk, the backend and the
+# proxy, it is the steadier measure of a proxy's own cost.
+# ITER8_BASELINE=path/to/another/iter8 adds that binary as target "iter8-base" (a before/after
+# comparison in one run).
 #
 #   bench/proxy/run.sh              (installs nginx-light, wrk, haproxy when missing)
 #   DURATION=10 CONNECTIONS=64 WRK_THREADS=2 PROXY_WORKERS=1 bench/proxy/run.sh
@@ -113,40 +119,74 @@ CONF
 nginx -c "$dir/nginx-backend/nginx.conf" -p "$dir/nginx-backend" & pids+=($!)
 nginx -c "$dir/nginx-proxy/nginx.conf" -p "$dir/nginx-proxy" & pids+=($!)
 haproxy -f "$dir/haproxy.cfg" -q & pids+=($!)
+haproxy_pid=$!
 "$iter8" proxy -f "$dir/route.yaml" --workers "$workers" >"$dir/iter8.log" 2>&1 & pids+=($!)
 iter8_pid=$!
+targets=("direct $b1" "iter8 $pi" "nginx $pn" "haproxy $ph")
+declare -A pid_of=([iter8]=$iter8_pid [haproxy]=$haproxy_pid [nginx]="")
+if [[ -n "${ITER8_BASELINE:-}" ]]; then
+  pb=$(free_port)
+  sed "s|127.0.0.1:$pi|127.0.0.1:$pb|" "$dir/route.yaml" >"$dir/route-base.yaml"
+  "$ITER8_BASELINE" proxy -f "$dir/route-base.yaml" --workers "$workers" >"$dir/iter8-base.log" 2>&1 &
+  pids+=($!)
+  pid_of[iter8-base]=$!
+  targets+=("iter8-base $pb")
+  wait_port "$pb"
+fi
 for p in $b1 $b2 $pn $ph $pi; do wait_port "$p"; done
+pid_of[nginx]=$(cat "$dir/nginx-proxy/pid")
+
+# CPU ticks (user + system) of a process, its threads and its child processes (nginx's workers).
+ticks() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+hz=$(getconf CLK_TCK)
 
 # wrk's latency lines look like "     50%  512.00us"; normalise to milliseconds.
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
-declare -A rps p50 p99
-measure() {  # name port
-  local best=0 best_out=""
-  for _ in $(seq "$rounds"); do
-    out=$(wrk -t"$wrk_threads" -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$2/")
-    r=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    if awk -v a="$r" -v b="$best" 'BEGIN {exit !(a > b)}'; then best=$r; best_out=$out; fi
-  done
-  rps[$1]=$best
-  p50[$1]=$(echo "$best_out" | awk '$1 == "50%" {print $2}' | to_ms)
-  p99[$1]=$(echo "$best_out" | awk '$1 == "99%" {print $2}' | to_ms)
-  if echo "$best_out" | grep -q "Non-2xx\|Socket errors"; then
-    echo "warning: $1: $(echo "$best_out" | grep -E 'Non-2xx|Socket errors')" >&2
+declare -A rps p50 p99 cpu_ticks requests
+measure() {  # name port: one wrk run; keeps the best run's figures and sums CPU and requests
+  local pid="${pid_of[$1]:-}" t0=0 out r
+  [[ -n "$pid" ]] && t0=$(ticks "$pid")
+  out=$(wrk -t"$wrk_threads" -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$2/")
+  if [[ -n "$pid" ]]; then
+    cpu_ticks[$1]=$(( ${cpu_ticks[$1]:-0} + $(ticks "$pid") - t0 ))
+    requests[$1]=$(( ${requests[$1]:-0} + $(echo "$out" | awk '/requests in/ {print $1}') ))
+  fi
+  r=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  if awk -v a="$r" -v b="${rps[$1]:-0}" 'BEGIN {exit !(a > b)}'; then
+    rps[$1]=$r
+    p50[$1]=$(echo "$out" | awk '$1 == "50%" {print $2}' | to_ms)
+    p99[$1]=$(echo "$out" | awk '$1 == "99%" {print $2}' | to_ms)
+  fi
+  if echo "$out" | grep -q "Non-2xx\|Socket errors"; then
+    echo "warning: $1: $(echo "$out" | grep -E 'Non-2xx|Socket errors')" >&2
   fi
 }
-for target in "direct $b1" "iter8 $pi" "nginx $pn" "haproxy $ph"; do
-  measure $target
+for _ in $(seq "$rounds"); do
+  for target in "${targets[@]}"; do measure $target; done
 done
 
 echo
 echo "wrk -t$wrk_threads -c$connections -d${duration}s (best of $rounds), proxies with $workers worker(s), $(nproc) cores, $(date -u +%F)"
 echo
-echo "| target | req/s | p50 ms | p99 ms | req/s vs nginx | req/s vs direct | p99 vs nginx |"
-echo "|---|---|---|---|---|---|---|"
-for t in direct iter8 nginx haproxy; do
+echo "| target | req/s | p50 ms | p99 ms | req/s vs nginx | req/s vs direct | p99 vs nginx | CPU µs/req | CPU vs nginx |"
+echo "|---|---|---|---|---|---|---|---|---|"
+nginx_cpu=$(awk -v c="${cpu_ticks[nginx]}" -v n="${requests[nginx]}" -v hz="$hz" 'BEGIN {print c / hz * 1e6 / n}')
+for target in "${targets[@]}"; do
+  t=${target% *}
+  cpu="-"; cpu_ratio="-"
+  if [[ -n "${requests[$t]:-}" ]]; then
+    cpu=$(awk -v c="${cpu_ticks[$t]}" -v n="${requests[$t]}" -v hz="$hz" 'BEGIN {printf "%.2f", c / hz * 1e6 / n}')
+    cpu_ratio=$(awk -v c="$cpu" -v n="$nginx_cpu" 'BEGIN {printf "%.2f", c / n}')
+  fi
   awk -v t="$t" -v r="${rps[$t]}" -v a="${p50[$t]}" -v b="${p99[$t]}" -v n="${rps[nginx]}" \
-      -v d="${rps[direct]}" -v nb="${p99[nginx]}" \
-      'BEGIN {printf "| %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.2f |\n", t, r, a, b, r/n, r/d, b/nb}'
+      -v d="${rps[direct]}" -v nb="${p99[nginx]}" -v c="$cpu" -v cr="$cpu_ratio" \
+      'BEGIN {printf "| %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.2f | %s | %s |\n", t, r, a, b, r/n, r/d, b/nb, c, cr}'
 done
 
 # Memory per idle connection of the iter8 proxy.

@@ -48,7 +48,6 @@ namespace {
 // Everything runs on io_contexts: the concrete executor type instead of any_io_executor spares
 // the type-erased executor copies and comparisons that showed up in the profile.
 using Executor = asio::io_context::executor_type;
-using Stream = beast::basic_stream<Tcp, Executor>;
 using Socket = asio::basic_stream_socket<Tcp, Executor>;
 using Local = asio::local::stream_protocol;
 using LocalAcceptor = asio::basic_socket_acceptor<Local, Executor>;
@@ -57,6 +56,9 @@ using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>, Executor>;
 template <class T>
 using Task = asio::awaitable<T, Executor>;
+constexpr std::string_view kForwardedFor = "X-Forwarded-For";  // not in Beast's field enum
+// A pooled backend connection keeps a read buffer up to this size between exchanges.
+constexpr size_t kKeptBufferBytes = 64 * 1024;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 
 using Request = http::request<http::string_body>;
@@ -79,22 +81,97 @@ struct Snapshot {
   int mirror = -1;
 };
 
+// A connection's deadline. Each worker sweeps the deadlines of its connections several times
+// per shortest timeout and closes the socket of every one that has passed, which ends its pending
+// connect, read or write with an error; the connection's code then sees expired(). This replaces
+// a timer per operation (beast::basic_stream arms and cancels a timer around every read and
+// write: two timer-queue operations under the reactor's lock and one extra completion each).
+// Owned by the connection's coroutine (or pooled backend connection); touched only on its
+// worker's thread. The worker's list head is a Deadline made with the default constructor.
+class Deadline {
+ public:
+  Deadline() = default;  // a list head
+  Deadline(Deadline& head, Socket& socket) : socket_(&socket), prev_(&head), next_(head.next_) {
+    head.next_->prev_ = this;
+    head.next_ = this;
+  }
+  ~Deadline() {
+    prev_->next_ = next_;
+    next_->prev_ = prev_;
+  }
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
+
+  void After(Clock::duration d) { at_ = Clock::now() + d; }
+  void Never() { at_ = Clock::time_point::max(); }
+  bool expired() const { return expired_; }
+
+  // Closes the socket of every deadline in this list that has passed by `now`.
+  void Sweep(Clock::time_point now) {
+    for (Deadline* d = next_; d != this; d = d->next_) {
+      if (!d->expired_ && d->at_ <= now) {
+        d->expired_ = true;
+        boost::system::error_code ignored;
+        d->socket_->close(ignored);
+      }
+    }
+  }
+
+ private:
+  Clock::time_point at_ = Clock::time_point::max();
+  bool expired_ = false;
+  Socket* socket_ = nullptr;
+  Deadline* prev_ = this;
+  Deadline* next_ = this;
+};
+
+// A keep-alive connection to a backend with its read buffer (kept between exchanges, so a
+// response costs no buffer allocation) and its deadline.
+struct BackendConnection {
+  BackendConnection(const Executor& ex, Deadline& head) : socket(ex), deadline(head, socket) {}
+  Socket socket;
+  beast::flat_buffer buffer;
+  Deadline deadline;
+};
+
+bool IsHopByHop(http::field f) {
+  switch (f) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::expect:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Removes hop-by-hop headers (RFC 9110 7.6.1) and those named in Connection, in place: the
 // request and the response are forwarded without copying their other headers. Content-Length is
-// kept (the caller re-frames the body where needed).
+// kept (the caller re-frames the body where needed). One pass over the fields: looking each
+// hop-by-hop name up cost 16 set lookups per request.
 template <class Fields>
 void StripHopByHop(Fields& fields) {
-  if (auto c = fields.find(http::field::connection); c != fields.end()) {
-    std::vector<std::string> named;
-    for (auto token : http::token_list(c->value())) named.emplace_back(token.data(), token.size());
-    for (const std::string& n : named) fields.erase(n);
-    fields.erase(http::field::connection);
+  std::vector<std::string> named;  // extension headers listed in Connection (rare)
+  for (auto it = fields.begin(); it != fields.end();) {
+    if (!IsHopByHop(it->name())) {
+      ++it;
+      continue;
+    }
+    if (it->name() == http::field::connection) {
+      for (auto token : http::token_list(it->value())) {
+        if (http::string_to_field(token) == http::field::unknown) {
+          named.emplace_back(token.data(), token.size());
+        }
+      }
+    }
+    it = fields.erase(it);
   }
-  for (http::field f : {http::field::keep_alive, http::field::proxy_connection, http::field::te,
-                        http::field::trailer, http::field::transfer_encoding, http::field::upgrade,
-                        http::field::expect}) {
-    if (fields.count(f) != 0) fields.erase(f);
-  }
+  for (const std::string& n : named) fields.erase(n);
 }
 
 // Writes a message's start line and headers into `out` (cleared first). Beast's serializer
@@ -141,7 +218,7 @@ void SerializeHead(const Response& res, std::string& out) {
 
 // Head and body in one gather write; `scratch` keeps its capacity between messages.
 template <class Message>
-Task<std::tuple<boost::system::error_code, size_t>> WriteMessage(Stream& stream, const Message& msg,
+Task<std::tuple<boost::system::error_code, size_t>> WriteMessage(Socket& stream, const Message& msg,
                                                                  std::string& scratch) {
   SerializeHead(msg, scratch);
   std::array<asio::const_buffer, 2> buffers = {asio::buffer(scratch), asio::buffer(msg.body())};
@@ -183,8 +260,9 @@ struct Worker {
   std::vector<uint32_t> backend_cursor;
   int mirror_credit = 0;
   // Idle keep-alive backend connections, by pool index (ResolvedBackend::pool).
-  std::vector<std::vector<std::unique_ptr<Stream>>> idle;
+  std::vector<std::vector<std::unique_ptr<BackendConnection>>> idle;
   std::atomic<size_t> connections{0};
+  Deadline deadlines;  // the head of the worker's connections' deadlines (see Deadline)
   // Last, so it is destroyed first: destroying it destroys the suspended sessions, which still
   // touch the members above.
   asio::io_context ioc{1};
@@ -223,6 +301,8 @@ struct Proxy::Impl {
   template <class SocketT>
   Task<void> AdminSession(SocketT socket, Proxy& proxy);
   Task<void> Session(Worker& w, Socket socket);
+  // Closes the worker's connections whose deadline has passed, until the worker stops.
+  Task<void> SweepDeadlines(Worker& w);
   Task<void> Mirror(Worker& w, std::shared_ptr<const Snapshot> snap, Request req);
   // Exchanges `req` with one backend of version `vi`. `backend_error` tells whether a failure
   // was the backend's (counted) rather than ours.
@@ -327,7 +407,7 @@ Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Req
   if (req.find(http::field::host) == req.end()) req.set(http::field::host, be.origin);
   const Timeouts& t = snap.spec.timeouts;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::unique_ptr<Stream> conn;
+    std::unique_ptr<BackendConnection> conn;
     // Indexed afresh after every suspension: another session may grow `w.idle` meanwhile.
     if (w.idle.size() <= be.pool) w.idle.resize(be.pool + 1);
     if (auto& pool = w.idle[be.pool]; !pool.empty()) {
@@ -336,12 +416,12 @@ Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Req
     }
     bool reused = conn != nullptr;
     if (!conn) {
-      conn = std::make_unique<Stream>(w.ioc.get_executor());
-      conn->expires_after(t.connect);
-      auto [ec, ep] = co_await conn->async_connect(be.endpoints, kNoThrow);
+      conn = std::make_unique<BackendConnection>(w.ioc.get_executor(), w.deadlines);
+      conn->deadline.After(t.connect);
+      auto [ec, ep] = co_await asio::async_connect(conn->socket, be.endpoints, kNoThrow);
       if (ec) {
         backend_error = true;
-        if (ec == beast::error::timeout) {
+        if (conn->deadline.expired()) {
           co_return LocalReply(
               504, StrCat("backend ", be.origin, " did not accept a connection in time"),
               req.version());
@@ -350,27 +430,28 @@ Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Req
                              req.version());
       }
       boost::system::error_code ignored;
-      conn->socket().set_option(Tcp::no_delay(true), ignored);
+      conn->socket.set_option(Tcp::no_delay(true), ignored);
     }
-    conn->expires_after(t.request);
-    auto [wec, written] = co_await WriteMessage(*conn, req, scratch);
+    conn->deadline.After(t.request);
+    auto [wec, written] = co_await WriteMessage(conn->socket, req, scratch);
     if (wec) {
-      if (reused && attempt == 0 && wec != beast::error::timeout) continue;
+      if (reused && attempt == 0 && !conn->deadline.expired()) continue;
       backend_error = true;
-      co_return LocalReply(wec == beast::error::timeout ? 504 : 502,
+      co_return LocalReply(conn->deadline.expired() ? 504 : 502,
                            StrCat("backend ", be.origin, ": ", wec.message()), req.version());
     }
-    beast::flat_buffer buffer;
+    beast::flat_buffer& buffer = conn->buffer;
+    buffer.clear();
     http::response_parser<http::string_body> parser;
     parser.body_limit(options.response_limit);
     parser.header_limit(64 * 1024);
     if (head) parser.skip(true);
-    auto [rec, read] = co_await http::async_read(*conn, buffer, parser, kNoThrow);
+    auto [rec, read] = co_await http::async_read(conn->socket, buffer, parser, kNoThrow);
     if (rec) {
       bool nothing = read == 0 && !parser.got_some();
-      if (reused && attempt == 0 && nothing && rec != beast::error::timeout) continue;
+      if (reused && attempt == 0 && nothing && !conn->deadline.expired()) continue;
       backend_error = true;
-      if (rec == beast::error::timeout) {
+      if (conn->deadline.expired()) {
         co_return LocalReply(504, StrCat("backend ", be.origin, " did not answer in time"),
                              req.version());
       }
@@ -383,7 +464,8 @@ Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Req
     Response res = parser.release();
     if (auto& pool = w.idle[be.pool];
         res.keep_alive() && buffer.size() == 0 && pool.size() < options.max_idle_per_backend) {
-      conn->expires_never();
+      conn->deadline.Never();
+      if (buffer.capacity() > kKeptBufferBytes) buffer.shrink_to_fit();
       pool.push_back(std::move(conn));
     }
     co_return res;
@@ -414,10 +496,11 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
     ~Leave() { w.connections.fetch_sub(1, std::memory_order_relaxed); }
   } leave{w};
   try {
-    Stream client(std::move(socket));
+    Socket client(std::move(socket));
+    Deadline deadline(w.deadlines, client);
     boost::system::error_code ec0;
-    client.socket().set_option(Tcp::no_delay(true), ec0);
-    auto peer_ep = client.socket().remote_endpoint(ec0);
+    client.set_option(Tcp::no_delay(true), ec0);
+    auto peer_ep = client.remote_endpoint(ec0);
     std::string peer = ec0 ? "" : peer_ep.address().to_string();
     beast::flat_buffer buffer;
     bool first = true;
@@ -430,7 +513,7 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
       if (buffer.size() == 0) {
         // Wait for the next request: the idle timeout between requests, the header timeout for
         // the first one.
-        client.expires_after(first ? t.header : t.idle);
+        deadline.After(first ? t.header : t.idle);
         auto [ec, n] = co_await client.async_read_some(buffer.prepare(4096), kNoThrow);
         if (ec) break;  // closed, reset or idle: nothing to answer
         buffer.commit(n);
@@ -439,26 +522,27 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
       const std::string_view buffered(static_cast<const char*>(buffer.data().data()),
                                       buffer.size());
       if (buffered.find("\r\n\r\n") == std::string_view::npos) {
-        client.expires_after(t.header);  // the rest of the headers must come in time
+        deadline.After(t.header);  // the rest of the headers must come in time
       }
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(snap->spec.header_limit));
       parser.body_limit(snap->spec.body_limit);
       auto [hec, hn] = co_await http::async_read_header(client, buffer, parser, kNoThrow);
       if (hec) {
+        if (deadline.expired()) break;  // the socket is closed: a slow client is dropped
         Response err;
         if (hec == http::error::header_limit) {
           err = LocalReply(431, "request header fields too large", 11);
         } else if (hec == http::error::body_limit) {  // Content-Length over the limit
           err = LocalReply(413, "request body too large", 11);
-        } else if (hec == beast::error::timeout || hec == http::error::end_of_stream ||
-                   hec == asio::error::eof || hec == asio::error::connection_reset) {
-          break;  // a timeout has already closed the stream: a slow client is dropped
+        } else if (hec == http::error::end_of_stream || hec == asio::error::eof ||
+                   hec == asio::error::connection_reset) {
+          break;
         } else {
           err = LocalReply(400, StrCat("bad request: ", hec.message()), 11);
         }
         err.keep_alive(false);
-        client.expires_after(t.request);
+        deadline.After(t.request);
         co_await http::async_write(client, err, kNoThrow);
         linger = true;
         break;
@@ -487,7 +571,7 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
         auto length = parser.content_length();
         if (!(length && *length > snap->spec.body_limit) && !parser.is_done()) {
           http::response<http::empty_body> cont{http::status::continue_, version};
-          client.expires_after(t.request);
+          deadline.After(t.request);
           auto [cec, cn] = co_await http::async_write(client, cont, kNoThrow);
           if (cec) break;
         }
@@ -500,15 +584,16 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
         break;
       }
       if (!parser.is_done()) {
-        client.expires_after(t.request);
+        deadline.After(t.request);
         auto [bec, bn] = co_await http::async_read(client, buffer, parser, kNoThrow);
         if (bec) {
+          if (deadline.expired()) break;  // the client stalled mid-body: the socket is closed
           Response err;
           if (bec == http::error::body_limit) {
             err = LocalReply(413, "request body too large", version);
-          } else if (bec == beast::error::timeout || bec == http::error::partial_message ||
-                     bec == asio::error::eof || bec == asio::error::connection_reset) {
-            break;  // the client went away or stalled mid-body (the stream closed on timeout)
+          } else if (bec == http::error::partial_message || bec == asio::error::eof ||
+                     bec == asio::error::connection_reset) {
+            break;  // the client went away mid-body
           } else {
             err = LocalReply(400, StrCat("bad request body: ", bec.message()), version);
           }
@@ -519,6 +604,8 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
         }
       }
       Request req = parser.release();
+      // Read in full: the backend exchange has its own deadline, the response write sets one.
+      deadline.Never();
       const bool keep_alive = req.keep_alive();
       const bool head = req.method() == http::verb::head;
       const uint64_t request_bytes = req.body().size();
@@ -535,11 +622,11 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
         // Content-Length (a chunked body was read whole).
         StripHopByHop(req.base());
         req.version(11);
-        auto xff = req.find("X-Forwarded-For");
+        auto xff = req.find(kForwardedFor);
         if (xff == req.end()) {
-          req.set("X-Forwarded-For", peer);
+          req.set(kForwardedFor, peer);
         } else {
-          req.set("X-Forwarded-For",
+          req.set(kForwardedFor,
                   StrCat(std::string_view(xff->value().data(), xff->value().size()), ", ", peer));
         }
         if (!req.body().empty() || req.method() == http::verb::post ||
@@ -565,16 +652,16 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
         w.stats.Record(snap->slots[static_cast<size_t>(vi)], out.result_int(), ms, request_bytes,
                        out.body().size(), backend_error);
       }
-      client.expires_after(t.request);
+      deadline.After(t.request);
       auto [wec, wn] = co_await WriteMessage(client, out, head_buffer);
       if (wec || !keep_alive) break;
     }
     boost::system::error_code ignored;
-    client.socket().shutdown(Tcp::socket::shutdown_send, ignored);
+    client.shutdown(Tcp::socket::shutdown_send, ignored);
     if (linger) {
       // Closing with unread request bytes would reset the connection and could destroy the
       // error answer before the client reads it: read and discard for a while first.
-      client.expires_after(std::chrono::seconds(1));
+      deadline.After(std::chrono::seconds(1));
       std::array<char, 16384> sink;
       for (size_t total = 0; total < (1 << 20);) {
         auto [ec, n] = co_await client.async_read_some(asio::buffer(sink), kNoThrow);
@@ -584,6 +671,24 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
     }
   } catch (const std::exception&) {
     // Only allocation failures reach here; the connection is dropped, the worker keeps going.
+  }
+}
+
+Task<void> Proxy::Impl::SweepDeadlines(Worker& w) {
+  Timer timer(w.ioc.get_executor());
+  for (;;) {
+    // A few sweeps per shortest timeout, so a deadline is enforced within a quarter of it.
+    Clock::duration period = std::chrono::milliseconds(100);
+    if (const Snapshot* snap = w.snapshot.get()) {
+      const Timeouts& t = snap->spec.timeouts;
+      period =
+          std::clamp<Clock::duration>(std::min({t.connect, t.header, t.idle, t.request}) / 4,
+                                      std::chrono::milliseconds(5), std::chrono::milliseconds(100));
+    }
+    timer.expires_after(period);
+    auto [ec] = co_await timer.async_wait(kNoThrow);
+    if (ec) co_return;
+    w.deadlines.Sweep(Clock::now());
   }
 }
 
@@ -740,6 +845,7 @@ absl::Status Proxy::Start(const RouteSpec& route) {
   }
   for (auto& w : impl_->workers) {
     Worker* wp = w.get();
+    asio::co_spawn(wp->ioc, impl_->SweepDeadlines(*wp), asio::detached);
     wp->thread = std::thread([wp] {
       auto guard = asio::make_work_guard(wp->ioc);
       wp->ioc.run();

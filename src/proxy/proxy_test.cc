@@ -340,6 +340,20 @@ TEST_F(ProxyTest, BackendTimeoutGives504) {
   EXPECT_EQ(GetJson("/")["version"], "default");
 }
 
+// The header and idle timeouts govern waiting for the client, never the backend exchange: a
+// 400 ms answer goes through with a 100 ms header timeout and a generous request timeout, on a
+// fresh and on a kept-alive connection.
+TEST_F(ProxyTest, SlowBackendWithinRequestTimeoutIsServed) {
+  Start(TwoVersions(default_, canary_, 100, 0,
+                    "  timeouts: {header: 100ms, idle: 100ms, request: 5s}\n"));
+  for (int i = 0; i < 2; ++i) {
+    auto res = client_->Get("/slow");
+    ASSERT_TRUE(res) << i;
+    EXPECT_EQ(res->status, 200) << i;
+  }
+  EXPECT_EQ(proxy_->Traffic("default")->Errors(), 0u);
+}
+
 TEST_F(ProxyTest, AllWeightsZeroGives503) {
   Start(TwoVersions(default_, canary_, 0, 0));
   auto res = client_->Get("/");
