@@ -24,9 +24,11 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/status/status.h"
@@ -59,6 +61,12 @@ using Task = asio::awaitable<T, Executor>;
 constexpr std::string_view kForwardedFor = "X-Forwarded-For";  // not in Beast's field enum
 // A pooled backend connection keeps a read buffer up to this size between exchanges.
 constexpr size_t kKeptBufferBytes = 64 * 1024;
+// Bodies up to this size are read whole before they go on: a request so that it can be mirrored,
+// retried on a stale pooled connection and sent with a Content-Length; a response so that it is
+// recorded before it leaves. A longer body is streamed through in pieces of at most kPiece bytes,
+// so a connection holds about this much of it at a time whatever its size.
+constexpr size_t kStreamThreshold = 64 * 1024;
+constexpr size_t kPiece = 16 * 1024;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 
 using Request = http::request<http::string_body>;
@@ -198,7 +206,8 @@ void SerializeHead(const Request& req, std::string& out) {
   AppendFields(req, out);
 }
 
-void SerializeHead(const Response& res, std::string& out) {
+template <class Body>
+void SerializeHead(const http::response<Body>& res, std::string& out) {
   out.clear();
   out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
   const unsigned code = res.result_int();
@@ -225,6 +234,69 @@ Task<std::tuple<boost::system::error_code, size_t>> WriteMessage(Socket& stream,
   co_return co_await asio::async_write(stream, buffers, kNoThrow);
 }
 
+// Reads body bytes of `parser` (a buffer_body parser) into the end of `out` until the body is
+// complete or `out` holds at least `until` bytes.
+template <class Parser>
+Task<boost::system::error_code> ReadBodyInto(Socket& stream, beast::flat_buffer& buffer,
+                                             Parser& parser, std::string& out, size_t until) {
+  while (!parser.is_done() && out.size() < until) {
+    size_t piece = kPiece;
+    if (auto left = parser.content_length_remaining(); left && *left < piece) {
+      piece = std::max<size_t>(static_cast<size_t>(*left), 1);
+    }
+    const size_t old = out.size();
+    out.resize(old + piece);
+    auto& body = parser.get().body();
+    body.data = out.data() + old;
+    body.size = piece;
+    auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kNoThrow);
+    out.resize(old + piece - body.size);
+    if (ec && ec != http::error::need_buffer) co_return ec;
+  }
+  co_return boost::system::error_code{};
+}
+
+// Writes `head` then `data`, the data as one chunk when `chunked` (empty data writes no chunk:
+// a zero-size chunk would end the body).
+Task<boost::system::error_code> WritePiece(Socket& stream, std::string_view head,
+                                           std::string_view data, bool chunked) {
+  std::array<char, 24> size_line{};
+  std::string_view prefix, suffix;
+  if (chunked && !data.empty()) {
+    auto [end, ec] = std::to_chars(size_line.data(), size_line.data() + 16, data.size(), 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    prefix = std::string_view(size_line.data(), static_cast<size_t>(end - size_line.data()));
+    suffix = "\r\n";
+  }
+  std::array<asio::const_buffer, 4> buffers = {asio::buffer(head), asio::buffer(prefix),
+                                               asio::buffer(data), asio::buffer(suffix)};
+  auto [ec, n] = co_await asio::async_write(stream, buffers, kNoThrow);
+  co_return ec;
+}
+
+// A request body still being read from the client (a streamed request): what was read so far is
+// the request's body, the rest comes through `parser`.
+struct BodySource {
+  Socket& client;
+  beast::flat_buffer& buffer;
+  http::request_parser<http::buffer_body>& parser;
+  bool chunked = false;             // sent upstream chunked: the client gave no length
+  uint64_t bytes = 0;               // body bytes forwarded
+  boost::system::error_code error;  // reading from the client failed (nothing was answered)
+};
+
+// The client, for a response too long to read whole, which is then streamed to it.
+struct ClientSink {
+  Socket& client;
+  Deadline& deadline;
+  unsigned version = 11;
+  bool keep_alive = true;  // in: the client's wish; out: whether the connection can go on
+  bool streamed = false;   // the head went out: the answer was streamed (or began to be)
+  bool failed = false;     // the stream broke off (client or backend): close the connection
+  uint64_t bytes = 0;      // body bytes sent
+};
+
 Response LocalReply(unsigned status, std::string_view reason, unsigned version) {
   Response res{static_cast<http::status>(status), version};
   res.set(http::field::server, "iter8-proxy");
@@ -232,6 +304,20 @@ Response LocalReply(unsigned status, std::string_view reason, unsigned version) 
   res.body() = StrCat(reason, "\n");
   res.prepare_payload();
   return res;
+}
+
+// The answer to a request body that could not be read (the connection closes after it), or none
+// when the client went away and nothing can be answered.
+std::optional<Response> BodyErrorReply(const boost::system::error_code& ec, unsigned version) {
+  if (ec == http::error::partial_message || ec == asio::error::eof ||
+      ec == asio::error::connection_reset) {
+    return std::nullopt;
+  }
+  Response err = ec == http::error::body_limit
+                     ? LocalReply(413, "request body too large", version)
+                     : LocalReply(400, StrCat("bad request body: ", ec.message()), version);
+  err.keep_alive(false);
+  return err;
 }
 
 std::string CookieValue(std::string_view header, std::string_view name) {
@@ -305,10 +391,14 @@ struct Proxy::Impl {
   Task<void> SweepDeadlines(Worker& w);
   Task<void> Mirror(Worker& w, std::shared_ptr<const Snapshot> snap, Request req);
   // Exchanges `req` with one backend of version `vi`. `backend_error` tells whether a failure
-  // was the backend's (counted) rather than ours.
-  // `scratch` holds the serialised head while it is written (the caller's, reused).
+  // was the backend's (counted) rather than ours. `scratch` holds the serialised head while it
+  // is written (the caller's, reused). With `source`, the rest of the request body is streamed
+  // from the client (on a fresh backend connection: it cannot be replayed). With `sink`, a
+  // response longer than kStreamThreshold is streamed to the client and only its head returned;
+  // without, it is read whole up to options.response_limit.
   Task<Response> Forward(Worker& w, const Snapshot& snap, int vi, Request& req, bool head,
-                         bool& backend_error, std::string& scratch);
+                         bool& backend_error, std::string& scratch, BodySource* source,
+                         ClientSink* sink);
 };
 
 int Proxy::Impl::SlotFor(const std::string& name) {
@@ -399,7 +489,8 @@ int Proxy::Impl::Choose(Worker& w, const Snapshot& snap, const Request& req) {
 }
 
 Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Request& req,
-                                    bool head, bool& backend_error, std::string& scratch) {
+                                    bool head, bool& backend_error, std::string& scratch,
+                                    BodySource* source, ClientSink* sink) {
   backend_error = false;
   const auto& list = snap.backends[static_cast<size_t>(vi)];
   const ResolvedBackend& be = list[w.backend_cursor[static_cast<size_t>(vi)]++ % list.size()];
@@ -410,7 +501,7 @@ Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Req
     std::unique_ptr<BackendConnection> conn;
     // Indexed afresh after every suspension: another session may grow `w.idle` meanwhile.
     if (w.idle.size() <= be.pool) w.idle.resize(be.pool + 1);
-    if (auto& pool = w.idle[be.pool]; !pool.empty()) {
+    if (auto& pool = w.idle[be.pool]; !pool.empty() && source == nullptr) {
       conn = std::move(pool.back());
       pool.pop_back();
     }
@@ -433,7 +524,25 @@ Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Req
       conn->socket.set_option(Tcp::no_delay(true), ignored);
     }
     conn->deadline.After(t.request);
-    auto [wec, written] = co_await WriteMessage(conn->socket, req, scratch);
+    boost::system::error_code wec;
+    if (source == nullptr) {
+      std::tie(wec, std::ignore) = co_await WriteMessage(conn->socket, req, scratch);
+    } else {
+      // The head and what was read of the body, then the rest piece by piece as it comes.
+      SerializeHead(req, scratch);
+      wec = co_await WritePiece(conn->socket, scratch, req.body(), source->chunked);
+      source->bytes = req.body().size();
+      std::string piece;
+      while (!wec && !source->parser.is_done()) {
+        piece.clear();
+        source->error =
+            co_await ReadBodyInto(source->client, source->buffer, source->parser, piece, 1);
+        if (source->error) co_return Response{};  // the caller answers; `conn` is closed
+        wec = co_await WritePiece(conn->socket, {}, piece, source->chunked);
+        source->bytes += piece.size();
+      }
+      if (!wec && source->chunked) wec = co_await WritePiece(conn->socket, "0\r\n\r\n", {}, false);
+    }
     if (wec) {
       if (reused && attempt == 0 && !conn->deadline.expired()) continue;
       backend_error = true;
@@ -442,28 +551,88 @@ Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Req
     }
     beast::flat_buffer& buffer = conn->buffer;
     buffer.clear();
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(options.response_limit);
-    parser.header_limit(64 * 1024);
-    if (head) parser.skip(true);
-    auto [rec, read] = co_await http::async_read(conn->socket, buffer, parser, kNoThrow);
-    if (rec) {
-      bool nothing = read == 0 && !parser.got_some();
-      if (reused && attempt == 0 && nothing && !conn->deadline.expired()) continue;
+    auto failed = [&](const boost::system::error_code& ec, bool nothing) {
       backend_error = true;
       if (conn->deadline.expired()) {
-        co_return LocalReply(504, StrCat("backend ", be.origin, " did not answer in time"),
-                             req.version());
+        return LocalReply(504, StrCat("backend ", be.origin, " did not answer in time"),
+                          req.version());
       }
-      co_return LocalReply(502,
-                           StrCat("backend ", be.origin, ": ",
-                                  nothing ? "closed the connection without a response"
-                                          : "invalid or incomplete response: " + rec.message()),
-                           req.version());
+      return LocalReply(502,
+                        StrCat("backend ", be.origin, ": ",
+                               nothing ? "closed the connection without a response"
+                                       : "invalid or incomplete response: " + ec.message()),
+                        req.version());
+    };
+    http::response_parser<http::empty_body> header;
+    header.header_limit(64 * 1024);
+    if (sink != nullptr) {
+      header.body_limit(boost::none);  // a long body is streamed: memory stays bounded
+    } else {
+      header.body_limit(options.response_limit);
     }
-    Response res = parser.release();
+    if (head) header.skip(true);
+    auto [rec, read] = co_await http::async_read_header(conn->socket, buffer, header, kNoThrow);
+    if (rec) {
+      bool nothing = read == 0 && !header.got_some();
+      if (reused && attempt == 0 && nothing && !conn->deadline.expired()) continue;
+      co_return failed(rec, nothing);
+    }
+    Response res;
+    bool backend_keep_alive = header.keep_alive();
+    if (header.is_done()) {
+      res = Response(std::move(header.release().base()));
+    } else {
+      http::response_parser<http::buffer_body> parser(std::move(header));
+      std::string body;
+      auto bec = co_await ReadBodyInto(conn->socket, buffer, parser, body,
+                                       sink != nullptr ? kStreamThreshold : SIZE_MAX);
+      if (bec) co_return failed(bec, false);
+      backend_keep_alive = parser.keep_alive();
+      if (parser.is_done()) {
+        res = Response(std::move(parser.release().base()));
+        res.body() = std::move(body);
+      } else {
+        // Too long to hold: the head and what was read go to the client now, the rest as it
+        // comes. Framed by the backend's length, else chunked (HTTP/1.0: until close).
+        res = Response(std::move(parser.get().base()));
+        StripHopByHop(res.base());
+        res.version(sink->version);
+        const auto length = parser.content_length();
+        const bool chunked = !length && sink->version == 11;
+        sink->keep_alive = sink->keep_alive && (length || chunked);
+        if (length) {
+          res.content_length(*length);
+        } else if (chunked) {
+          res.set(http::field::transfer_encoding, "chunked");
+        }
+        res.keep_alive(sink->keep_alive);
+        SerializeHead(res, scratch);
+        sink->deadline.After(t.request);
+        sink->streamed = true;
+        auto cec = co_await WritePiece(sink->client, scratch, body, chunked);
+        sink->bytes = body.size();
+        while (!cec && !parser.is_done()) {
+          body.clear();
+          bec = co_await ReadBodyInto(conn->socket, buffer, parser, body, 1);
+          if (bec) break;
+          cec = co_await WritePiece(sink->client, {}, body, chunked);
+          sink->bytes += body.size();
+        }
+        if (!cec && !bec && chunked)
+          cec = co_await WritePiece(sink->client, "0\r\n\r\n", {}, false);
+        if (bec) {
+          // The backend broke off mid-body: the client cannot be told but by closing; the
+          // version is charged an error.
+          backend_error = true;
+          res.result(conn->deadline.expired() ? http::status::gateway_timeout
+                                              : http::status::bad_gateway);
+        }
+        sink->failed = bec || cec;
+        if (sink->failed) co_return res;  // `conn` is closed with the rest of the body unread
+      }
+    }
     if (auto& pool = w.idle[be.pool];
-        res.keep_alive() && buffer.size() == 0 && pool.size() < options.max_idle_per_backend) {
+        backend_keep_alive && buffer.size() == 0 && pool.size() < options.max_idle_per_backend) {
       conn->deadline.Never();
       if (buffer.capacity() > kKeptBufferBytes) buffer.shrink_to_fit();
       pool.push_back(std::move(conn));
@@ -480,7 +649,8 @@ Task<void> Proxy::Impl::Mirror(Worker& w, std::shared_ptr<const Snapshot> snap, 
     bool backend_error = false;
     uint64_t in = req.body().size();
     std::string scratch;
-    Response res = co_await Forward(w, *snap, snap->mirror, req, false, backend_error, scratch);
+    Response res = co_await Forward(w, *snap, snap->mirror, req, false, backend_error, scratch,
+                                    nullptr, nullptr);
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     w.stats.Record(snap->slots[static_cast<size_t>(snap->mirror)], res.result_int(), ms, in,
                    res.body().size(), backend_error);
@@ -524,7 +694,7 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
       if (buffered.find("\r\n\r\n") == std::string_view::npos) {
         deadline.After(t.header);  // the rest of the headers must come in time
       }
-      http::request_parser<http::string_body> parser;
+      http::request_parser<http::empty_body> parser;  // the body type is chosen after the head
       parser.header_limit(static_cast<std::uint32_t>(snap->spec.header_limit));
       parser.body_limit(snap->spec.body_limit);
       auto [hec, hn] = co_await http::async_read_header(client, buffer, parser, kNoThrow);
@@ -583,32 +753,39 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
         linger = true;
         break;
       }
-      if (!parser.is_done()) {
+      // A body up to kStreamThreshold is read whole; a longer one is streamed (body_parser stays).
+      Request req;
+      std::optional<http::request_parser<http::buffer_body>> body_parser;
+      if (parser.is_done()) {
+        req = Request(std::move(parser.release().base()));
+      } else {
         deadline.After(t.request);
-        auto [bec, bn] = co_await http::async_read(client, buffer, parser, kNoThrow);
+        body_parser.emplace(std::move(parser));
+        std::string body;
+        auto bec = co_await ReadBodyInto(client, buffer, *body_parser, body, kStreamThreshold);
         if (bec) {
           if (deadline.expired()) break;  // the client stalled mid-body: the socket is closed
-          Response err;
-          if (bec == http::error::body_limit) {
-            err = LocalReply(413, "request body too large", version);
-          } else if (bec == http::error::partial_message || bec == asio::error::eof ||
-                     bec == asio::error::connection_reset) {
-            break;  // the client went away mid-body
-          } else {
-            err = LocalReply(400, StrCat("bad request body: ", bec.message()), version);
-          }
-          err.keep_alive(false);
-          co_await http::async_write(client, err, kNoThrow);
+          auto err = BodyErrorReply(bec, version);
+          if (!err) break;  // the client went away mid-body
+          co_await http::async_write(client, *err, kNoThrow);
           linger = true;
           break;
         }
+        if (body_parser->is_done()) {
+          req = Request(std::move(body_parser->release().base()));
+          body_parser.reset();
+        } else {
+          req = Request(body_parser->get().base());  // a copy: the parser reads on
+        }
+        req.body() = std::move(body);
       }
-      Request req = parser.release();
-      // Read in full: the backend exchange has its own deadline, the response write sets one.
-      deadline.Never();
+      const bool streamed_request = body_parser.has_value();
+      // Read in full (or streamed under the request deadline, set above): the backend exchange
+      // has its own deadline, the response write sets one.
+      if (!streamed_request) deadline.Never();
       const bool keep_alive = req.keep_alive();
       const bool head = req.method() == http::verb::head;
-      const uint64_t request_bytes = req.body().size();
+      uint64_t request_bytes = req.body().size();
 
       int vi = Choose(w, *snap, req);
       Response out;
@@ -629,23 +806,55 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
           req.set(kForwardedFor,
                   StrCat(std::string_view(xff->value().data(), xff->value().size()), ", ", peer));
         }
-        if (!req.body().empty() || req.method() == http::verb::post ||
-            req.method() == http::verb::put || req.method() == http::verb::patch) {
+        std::optional<BodySource> source;
+        if (streamed_request) {
+          // Framed as the client framed it: its Content-Length, or chunked.
+          source.emplace(BodySource{client, buffer, *body_parser, false, 0, {}});
+          if (auto length = body_parser->content_length()) {
+            req.content_length(*length);
+          } else {
+            source->chunked = true;
+            req.set(http::field::transfer_encoding, "chunked");
+          }
+        } else if (!req.body().empty() || req.method() == http::verb::post ||
+                   req.method() == http::verb::put || req.method() == http::verb::patch) {
           req.content_length(req.body().size());
         }
-        if (snap->mirror >= 0 && snap->mirror != vi) {
+        if (snap->mirror >= 0 && snap->mirror != vi && !streamed_request) {
           w.mirror_credit += snap->spec.mirror_percent;
           if (w.mirror_credit >= 100) {
             w.mirror_credit -= 100;
             asio::co_spawn(w.ioc, Mirror(w, snap, req), asio::detached);
           }
         }
-        out = co_await Forward(w, *snap, vi, req, head, backend_error, head_buffer);
+        ClientSink sink{client, deadline, version, keep_alive, false, false, 0};
+        out = co_await Forward(w, *snap, vi, req, head, backend_error, head_buffer,
+                               source ? &*source : nullptr, &sink);
+        if (source) {
+          if (source->error) {
+            if (deadline.expired()) break;
+            auto err = BodyErrorReply(source->error, version);
+            if (!err) break;
+            co_await http::async_write(client, *err, kNoThrow);
+            linger = true;
+            break;
+          }
+          request_bytes = source->bytes;
+        }
+        if (sink.streamed) {
+          double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+          w.stats.Record(snap->slots[static_cast<size_t>(vi)], out.result_int(), ms, request_bytes,
+                         sink.bytes, backend_error);
+          if (sink.failed || !sink.keep_alive) break;
+          deadline.Never();
+          continue;
+        }
         StripHopByHop(out.base());
       }
       out.version(version);
       if (!head) out.prepare_payload();
-      out.keep_alive(keep_alive);
+      // A request whose body was streamed and failed upstream may have unread bytes: close.
+      out.keep_alive(keep_alive && !(streamed_request && !body_parser->is_done()));
       if (vi >= 0) {
         // Recorded before the response leaves, so a client that has its answer is counted.
         double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -654,7 +863,7 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
       }
       deadline.After(t.request);
       auto [wec, wn] = co_await WriteMessage(client, out, head_buffer);
-      if (wec || !keep_alive) break;
+      if (wec || !out.keep_alive()) break;
     }
     boost::system::error_code ignored;
     client.shutdown(Tcp::socket::shutdown_send, ignored);

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "api/document.h"
@@ -329,6 +330,157 @@ TEST_F(ProxyTest, BackendDyingMidResponseGives502) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 502);
   EXPECT_EQ(proxy_->Traffic("default")->backend_errors, 1u);
+}
+
+std::string OneVersion(int port) {
+  return "apiVersion: iter8.tools/v1alpha1\nkind: Route\nmetadata: {name: iris}\nspec:\n"
+         "  listen: 127.0.0.1:0\n  versions:\n"
+         "  - {name: default, backend: \"http://127.0.0.1:" +
+         std::to_string(port) + "\", weight: 100}\n";
+}
+
+// A body longer than the proxy holds (64 KiB) goes on to the backend while the client is still
+// sending it: the backend sees 128 KiB of a 1 MiB body before the client has sent more than a
+// quarter; the body arrives whole and byte-exact, framed with the client's Content-Length.
+TEST_F(ProxyTest, LargeRequestBodyIsStreamedToTheBackend) {
+  testing::RawListener listener;
+  ASSERT_GT(listener.port(), 0);
+  Start(OneVersion(listener.port()));
+  constexpr size_t kBody = 1 << 20;
+  testing::RawConnection c(proxy_->ListenAddress().port);
+  ASSERT_TRUE(c.Send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                     std::to_string(kBody) + "\r\n\r\n" + std::string(kBody / 4, 'a')));
+  testing::RawConnection b = listener.Accept(milliseconds(3000));
+  ASSERT_TRUE(b.ok());
+  std::string got = b.Read(milliseconds(3000), "\r\n\r\n");
+  const size_t head_end = got.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << got;
+  const std::string head = got.substr(0, head_end + 4);
+  EXPECT_NE(head.find("Content-Length: 1048576"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << head;
+  std::string body = got.substr(head_end + 4);
+  body += b.ReadAtLeast(128 * 1024 - std::min(body.size(), size_t{128 * 1024}), milliseconds(3000));
+  ASSERT_GE(body.size(), 128u * 1024) << "the proxy held the body back";
+  ASSERT_TRUE(c.Send(std::string(kBody - kBody / 4, 'b')));
+  body += b.ReadAtLeast(kBody - body.size(), milliseconds(5000));
+  ASSERT_EQ(body.size(), kBody);
+  EXPECT_EQ(body, std::string(kBody / 4, 'a') + std::string(kBody - kBody / 4, 'b'));
+  ASSERT_TRUE(b.Send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthanx"));
+  std::string answer = c.Read(milliseconds(3000), "thanx");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  auto t = proxy_->Traffic("default");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->Requests(), 1u);
+  EXPECT_EQ(t->request_bytes, kBody);
+  EXPECT_EQ(t->Errors(), 0u);
+}
+
+// A chunked body of unknown length over 64 KiB goes upstream chunked (a real HTTP server decodes
+// it to the same bytes), and the echo, a response over 64 KiB with a Content-Length, comes back
+// streamed with its length on a connection that stays usable.
+TEST_F(ProxyTest, LargeChunkedRequestAndLargeResponse) {
+  Start(TwoVersions(default_, canary_, 100, 0));
+  std::string body;
+  std::string framed;
+  for (int i = 0; i < 4; ++i) {
+    std::string piece(50000, static_cast<char>('p' + i));
+    body += piece;
+    std::ostringstream size;
+    size << std::hex << piece.size();
+    framed += size.str() + "\r\n" + piece + "\r\n";
+  }
+  framed += "0\r\n\r\n";
+  testing::RawConnection c(proxy_->ListenAddress().port);
+  ASSERT_TRUE(
+      c.Send("POST /big HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + framed));
+  std::string r = c.Read(milliseconds(5000), "\r\n\r\n");
+  const size_t head_end = r.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << r.substr(0, 200);
+  const std::string head = r.substr(0, head_end);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  const size_t cl = head.find("Content-Length: ");
+  ASSERT_NE(cl, std::string::npos) << head;
+  const size_t length = std::stoul(head.substr(cl + 16));
+  std::string json = r.substr(head_end + 4);
+  json += c.ReadAtLeast(length - json.size(), milliseconds(5000));
+  ASSERT_EQ(json.size(), length);
+  auto j = nlohmann::json::parse(json);
+  EXPECT_EQ(j["te"], "chunked");
+  EXPECT_EQ(j["body"], body);
+  // The same connection serves the next request.
+  ASSERT_TRUE(c.Send("GET /again HTTP/1.1\r\nHost: a\r\n\r\n"));
+  std::string again = c.Read(milliseconds(3000), "}");
+  EXPECT_NE(again.find("\"path\":\"/again\""), std::string::npos) << again;
+  auto t = proxy_->Traffic("default");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->Requests(), 2u);
+  EXPECT_EQ(t->request_bytes, body.size());
+}
+
+// A response longer than 64 KiB reaches the client as it arrives: 128 KiB of a 1 MiB body are at
+// the client before the backend has sent more than a quarter. A body without a length goes to an
+// HTTP/1.1 client chunked. A backend dying mid-body closes the client's connection (the only way
+// to tell it) and charges the version an error.
+TEST_F(ProxyTest, LargeResponseIsStreamedToTheClient) {
+  testing::RawListener listener;
+  Start(OneVersion(listener.port()));
+  constexpr size_t kBody = 1 << 20;
+  testing::RawConnection c(proxy_->ListenAddress().port);
+  ASSERT_TRUE(c.Send("GET /model HTTP/1.1\r\nHost: a\r\n\r\n"));
+  testing::RawConnection b = listener.Accept(milliseconds(3000));
+  ASSERT_TRUE(b.ok());
+  EXPECT_NE(b.Read(milliseconds(3000), "\r\n\r\n").find("GET /model"), std::string::npos);
+  ASSERT_TRUE(b.Send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kBody) + "\r\n\r\n" +
+                     std::string(kBody / 4, 'x')));
+  std::string got = c.ReadAtLeast(128 * 1024, milliseconds(3000));
+  ASSERT_GE(got.size(), 128u * 1024) << "the proxy held the response back";
+  EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_NE(got.find("Content-Length: 1048576\r\n"), std::string::npos);
+  ASSERT_TRUE(b.Send(std::string(kBody - kBody / 4, 'y')));
+  const size_t head_size = got.find("\r\n\r\n") + 4;
+  got += c.ReadAtLeast(head_size + kBody - got.size(), milliseconds(5000));
+  ASSERT_EQ(got.size(), head_size + kBody);
+  EXPECT_EQ(got.substr(head_size),
+            std::string(kBody / 4, 'x') + std::string(kBody - kBody / 4, 'y'));
+
+  // Kept alive: the next request reuses the pooled backend connection; this answer has no
+  // length, so the client gets it chunked, then the backend closes (end of body).
+  ASSERT_TRUE(c.Send("GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"));
+  EXPECT_NE(b.Read(milliseconds(3000), "\r\n\r\n").find("GET /stream"), std::string::npos);
+  ASSERT_TRUE(b.Send("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + std::string(100000, 'z')));
+  b.Close();
+  std::string chunked = c.Read(milliseconds(5000), "\r\n0\r\n\r\n");
+  EXPECT_NE(chunked.find("Transfer-Encoding: chunked\r\n"), std::string::npos)
+      << chunked.substr(0, 300);
+  std::string decoded;
+  size_t pos = chunked.find("\r\n\r\n") + 4;
+  for (;;) {
+    size_t eol = chunked.find("\r\n", pos);
+    ASSERT_NE(eol, std::string::npos);
+    size_t n = std::stoul(chunked.substr(pos, eol - pos), nullptr, 16);
+    if (n == 0) break;
+    decoded += chunked.substr(eol + 2, n);
+    pos = eol + 2 + n + 2;
+  }
+  EXPECT_EQ(decoded, std::string(100000, 'z'));
+
+  // A backend that dies after a quarter of the body.
+  ASSERT_TRUE(c.Send("GET /dies HTTP/1.1\r\nHost: a\r\n\r\n"));
+  testing::RawConnection d = listener.Accept(milliseconds(3000));
+  ASSERT_TRUE(d.ok());
+  d.Read(milliseconds(3000), "\r\n\r\n");
+  ASSERT_TRUE(d.Send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kBody) + "\r\n\r\n" +
+                     std::string(kBody / 4, 'q')));
+  d.Close();
+  std::string partial = c.ReadAtLeast(2 * kBody, milliseconds(5000));
+  EXPECT_TRUE(c.closed());
+  EXPECT_LT(partial.size(), kBody);
+  auto t = proxy_->Traffic("default");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->Requests(), 3u);
+  EXPECT_EQ(t->Errors(), 1u);
+  EXPECT_EQ(t->backend_errors, 1u);
+  EXPECT_EQ(t->response_bytes, kBody + 100000 + kBody / 4);
 }
 
 TEST_F(ProxyTest, BackendTimeoutGives504) {

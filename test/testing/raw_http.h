@@ -1,8 +1,9 @@
 // File: test/testing/raw_http.h
 //
 // A blocking loopback TCP client for tests that must send exactly the bytes they choose
-// (malformed requests, slow headers, chunked bodies) and read exactly what comes back.
-// Test-only; one object per thread.
+// (malformed requests, slow headers, chunked bodies) and read exactly what comes back, and a
+// listener whose accepted connections are the same kind of object (a backend the test drives
+// byte by byte). Test-only; one object per thread.
 #pragma once
 
 #include <arpa/inet.h>
@@ -31,6 +32,11 @@ class RawConnection {
     }
     int one = 1;
     if (fd_ >= 0) ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  // Takes over a connected socket (RawListener::Accept).
+  static RawConnection Adopt(int fd) { return RawConnection(fd, 0); }
+  RawConnection(RawConnection&& other) noexcept : fd_(other.fd_), closed_(other.closed_) {
+    other.fd_ = -1;
   }
   ~RawConnection() {
     if (fd_ >= 0) ::close(fd_);
@@ -69,12 +75,80 @@ class RawConnection {
     }
     return out;
   }
+  // Reads until `n` bytes have come, the peer closes or `timeout` passes.
+  std::string ReadAtLeast(size_t n, std::chrono::milliseconds timeout) {
+    std::string out;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (out.size() < n) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[65536];
+      ssize_t got = ::recv(fd_, buf, sizeof buf, 0);
+      if (got <= 0) {
+        closed_ = true;
+        break;
+      }
+      out.append(buf, static_cast<size_t>(got));
+    }
+    return out;
+  }
   // True once a Read saw the peer close the connection.
   bool closed() const { return closed_; }
+  // Closes the connection now.
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  RawConnection(int fd, int /*adopt*/) : fd_(fd) {}
+  int fd_ = -1;
+  bool closed_ = false;
+};
+
+// A listening socket on a free loopback port.
+class RawListener {
+ public:
+  RawListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd_, 64) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~RawListener() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawListener(const RawListener&) = delete;
+  RawListener& operator=(const RawListener&) = delete;
+
+  int port() const { return port_; }
+  // The next connection, or one that is not ok() when none comes within `timeout`.
+  RawConnection Accept(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (fd_ < 0 || ::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) {
+      return RawConnection::Adopt(-1);
+    }
+    int c = ::accept(fd_, nullptr, nullptr);
+    int one = 1;
+    if (c >= 0) ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return RawConnection::Adopt(c);
+  }
 
  private:
   int fd_ = -1;
-  bool closed_ = false;
+  int port_ = 0;
 };
 
 }  // namespace iter8::testing
