@@ -13,7 +13,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(clang libclang-rt-14-dev clang-format clang-tidy openssl prometheus)
+  packages+=(clang libclang-rt-14-dev clang-format clang-tidy openssl prometheus
+    golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev)  # Helm chart check
 fi
 if [[ "${1:-}" == "--bench" ]]; then  # bench/proxy/run.sh: the peers it compares against
   packages+=(nginx-light wrk haproxy python3)

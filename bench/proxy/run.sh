@@ -13,6 +13,7 @@
 # run affects every target alike, and each proxy's CPU time per request (user + system, all its
 # processes and threads, from /proc) is reported: on a machine shared by wrk, the backend and the
 # proxy, it is the steadier measure of a proxy's own cost.
+# Then the latency of every target at one offered load (open loop, see below).
 # ITER8_BASELINE=path/to/another/iter8 adds that binary as target "iter8-base" (a before/after
 # comparison in one run).
 #
@@ -187,6 +188,37 @@ for target in "${targets[@]}"; do
   awk -v t="$t" -v r="${rps[$t]}" -v a="${p50[$t]}" -v b="${p99[$t]}" -v n="${rps[nginx]}" \
       -v d="${rps[direct]}" -v nb="${p99[nginx]}" -v c="$cpu" -v cr="$cpu_ratio" \
       'BEGIN {printf "| %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.2f | %s | %s |\n", t, r, a, b, r/n, r/d, b/nb, c, cr}'
+done
+
+# Latency at the same offered load: `iter8 load` open loop (each request timed from its scheduled
+# start, so a stall shows in the percentiles instead of slowing the sender) at RATE_FRACTION of
+# nginx's best closed-loop throughput above, the same rate for every target, interleaved rounds;
+# the best round's percentiles per target.
+fraction="${RATE_FRACTION:-0.5}"
+rate=$(awk -v n="${rps[nginx]}" -v f="$fraction" 'BEGIN {printf "%d", n * f}')
+declare -A lp50 lp99 lp999 lerr
+for _ in $(seq "$rounds"); do
+  for target in "${targets[@]}"; do
+    t=${target% *}
+    out=$("$iter8" load "http://127.0.0.1:${target#* }/" --rate "$rate" --duration "${duration}s" \
+      -c "$connections" -o json)
+    p99=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["latencyMs"]["p99"])')
+    if [[ -z "${lp99[$t]:-}" ]] || awk -v a="$p99" -v b="${lp99[$t]}" 'BEGIN {exit !(a < b)}'; then
+      read -r lp50[$t] lp99[$t] lp999[$t] lerr[$t] < <(echo "$out" | python3 -c \
+        'import json,sys; j=json.load(sys.stdin); l=j["latencyMs"]; print(l["p50"], l["p99"], l["p99.9"], j["errors"])')
+    fi
+  done
+done
+echo
+echo "iter8 load --rate $rate (${fraction} x nginx's best) -c$connections -d${duration}s, open loop (best of $rounds)"
+echo
+echo "| target | p50 ms | p99 ms | p99.9 ms | errors | p99 vs nginx |"
+echo "|---|---|---|---|---|---|"
+for target in "${targets[@]}"; do
+  t=${target% *}
+  awk -v t="$t" -v a="${lp50[$t]}" -v b="${lp99[$t]}" -v c="${lp999[$t]}" -v e="${lerr[$t]}" \
+      -v nb="${lp99[nginx]}" \
+      'BEGIN {printf "| %s | %.3f | %.3f | %.3f | %d | %.2f |\n", t, a, b, c, e, b/nb}'
 done
 
 # Memory per idle connection of the iter8 proxy.

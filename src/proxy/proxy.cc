@@ -1231,6 +1231,7 @@ AdminReply HandleAdmin(Proxy& proxy, const std::string& method, const std::strin
                    {"backendErrors", v.backend_errors}};
     }
     j["unrouted"] = proxy.Unrouted();
+    j["connections"] = proxy.Connections();
     return AdminReply{200, "application/json", j.dump(2) + "\n"};
   }
   if (path == "/weights") {

@@ -79,7 +79,8 @@ class Proxy {
 //   GET /healthz            "ok"
 //   GET /metrics            Prometheus text
 //   GET /route              the route as JSON (versions, weights, backends)
-//   GET /stats              per-version counts, errors, latency sums and buckets as JSON
+//   GET /stats              per-version counts, errors, latency sums and buckets as JSON, plus
+//                           "unrouted" requests and open client "connections"
 //   PUT|POST /weights       body {"default": 90, "canary": 10} (or {"weights": {...}})
 // With a token configured, every request needs "Authorization: Bearer <token>" (401 otherwise).
 struct AdminReply {

@@ -1,10 +1,14 @@
 // The deploy manifests (deploy/): kustomize renders the base and both overlays, and the real
 // kubectl applies them (client dry run, then for real) to the in-tree test API server (not
-// Kubernetes); with the CRDs in place kubectl creates every sample Experiment and Metric.
+// Kubernetes); with the CRDs in place kubectl creates every sample Experiment and Metric. The
+// Helm chart (deploy/helm/iter8) is rendered by test/helm/render.go, Helm's template engine
+// (Go text/template + sprig; helm itself has no Debian or npm package), compared with the
+// kustomize objects, checked for each value, and applied the same way.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -39,10 +43,43 @@ class DeployTest : public ::testing::Test {
     return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ss.str()};
   }
 
+  // (exit code, combined output) of a shell command.
+  std::pair<int, std::string> Shell(const std::string& cmd) {
+    const std::string out = (dir_.path() / "shell.txt").string();
+    const int rc = std::system((cmd + " > " + out + " 2>&1").c_str());
+    std::ifstream in(out);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ss.str()};
+  }
+
   testing::TestApiServer server_;
   testing::TempDir dir_;
   std::string kubeconfig_;
 };
+
+// "Kind namespace/name" -> object, for every object of a YAML stream.
+std::map<std::string, nlohmann::json> Objects(const std::string& yaml) {
+  std::map<std::string, nlohmann::json> out;
+  auto docs = api::ParseDocuments(yaml, "rendered");
+  EXPECT_TRUE(docs.ok()) << docs.status();
+  if (!docs.ok()) return out;
+  for (const api::Document& d : *docs) {
+    nlohmann::json j = d.json;
+    if (!j.is_object()) continue;
+    out[j.value("kind", "") + " " + j["metadata"].value("namespace", "") + "/" +
+        j["metadata"].value("name", "")] = j;
+  }
+  return out;
+}
+
+std::string Yaml(const std::map<std::string, nlohmann::json>& objects, bool crds) {
+  std::string out;
+  for (const auto& [key, j] : objects) {
+    if ((j.value("kind", "") == "CustomResourceDefinition") == crds) out += j.dump() + "\n";
+  }
+  return out;  // JSON documents, one per line, are a YAML stream kubectl reads
+}
 
 TEST_F(DeployTest, OverlaysRenderAndApply) {
   // As on a cluster: the CRDs first (kinds they define cannot be mapped before they exist).
@@ -125,6 +162,137 @@ TEST_F(DeployTest, EverySampleExperimentAndMetricIsAcceptedThroughTheCrds) {
   EXPECT_EQ(lines(listed.second) + lines(metrics.second),
             static_cast<std::ptrdiff_t>(distinct.size()))
       << listed.second << metrics.second;
+}
+
+TEST_F(DeployTest, HelmChartRendersTheOverlaysObjectsAndApplies) {
+  // Build the renderer (Go, GOPATH mode against Debian's packaged sprig and yaml.v2).
+  const std::string renderer = std::string(ITER8_BINARY_DIR) + "/helm-render";
+  auto built =
+      Shell("GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=" + std::string(ITER8_BINARY_DIR) +
+            "/go-cache go build -o " + renderer + " " + (kSource / "test/helm/render.go").string());
+  ASSERT_EQ(built.first, 0) << "building test/helm/render.go (scripts/setup.sh --test installs "
+                               "Go and sprig): "
+                            << built.second;
+  auto render = [&](const std::string& args) {
+    return Shell(renderer + " " + (kSource / "deploy/helm/iter8").string() +
+                 " --namespace iter8-system " + args);
+  };
+  auto chart = render("");
+  ASSERT_EQ(chart.first, 0) << chart.second;
+  auto objects = Objects(chart.second);
+  auto kustomized = Kubectl("kustomize " + (kSource / "deploy/overlays/kserve").string());
+  ASSERT_EQ(kustomized.first, 0) << kustomized.second;
+  auto reference = Objects(kustomized.second);
+
+  // The CRDs and the out-of-the-box Metrics are the kustomize install's, object for object.
+  int same = 0;
+  for (const auto& [key, want] : reference) {
+    const std::string kind = want.value("kind", "");
+    if (kind != "CustomResourceDefinition" && kind != "Metric") continue;
+    ASSERT_EQ(objects.count(key), 1u) << key;
+    EXPECT_EQ(objects[key], want) << key;
+    ++same;
+  }
+  EXPECT_EQ(same, 7);  // 2 CRDs + 5 Metrics
+  for (const char* key :
+       {"ServiceAccount iter8-system/iter8-controller", "ClusterRoleBinding /iter8-controller",
+        "Role iter8-system/iter8-leader-election", "RoleBinding iter8-system/iter8-leader-election",
+        "Namespace /iter8-kfserving"}) {
+    EXPECT_EQ(objects.count(key), 1u) << key;
+  }
+  // The controller as in deploy/base, with the chart's explicit defaults among its flags.
+  const auto& deployment = objects["Deployment iter8-system/iter8-controller"];
+  const auto& want_deployment = reference["Deployment iter8-system/iter8-controller"];
+  ASSERT_TRUE(deployment.is_object());
+  const auto& pod = deployment["spec"]["template"]["spec"];
+  const auto& want_pod = want_deployment["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["securityContext"], want_pod["securityContext"]);
+  EXPECT_EQ(pod["serviceAccountName"], want_pod["serviceAccountName"]);
+  EXPECT_EQ(deployment["spec"]["replicas"], 2);
+  const auto& container = pod["containers"][0];
+  const auto& want_container = want_pod["containers"][0];
+  for (const char* field : {"image", "env", "ports", "livenessProbe", "readinessProbe", "resources",
+                            "securityContext"}) {
+    EXPECT_EQ(container[field], want_container[field]) << field;
+  }
+  for (const auto& arg : want_container["args"]) {
+    EXPECT_NE(std::find(container["args"].begin(), container["args"].end(), arg),
+              container["args"].end())
+        << arg;
+  }
+  // One ClusterRole with the base rules and the KServe overlay's.
+  const auto& rules = objects["ClusterRole /iter8-controller"]["rules"];
+  for (const char* role :
+       {"ClusterRole /iter8-controller", "ClusterRole /iter8-controller-kserve"}) {
+    for (const auto& rule : reference[role]["rules"]) {
+      EXPECT_NE(std::find(rules.begin(), rules.end(), rule), rules.end()) << rule;
+    }
+  }
+
+  // Installed as Helm installs: the CRDs first, then the templates (dry run, then for real).
+  std::ofstream(dir_.path() / "crds.yaml") << Yaml(objects, true);
+  std::ofstream(dir_.path() / "rest.yaml")
+      << nlohmann::json{{"apiVersion", "v1"},
+                        {"kind", "Namespace"},
+                        {"metadata", {{"name", "iter8-system"}}}}
+             .dump()
+      << "\n"
+      << Yaml(objects, false);
+  auto crds = Kubectl("apply --validate=false -f " + (dir_.path() / "crds.yaml").string());
+  ASSERT_EQ(crds.first, 0) << crds.second;
+  auto dry =
+      Kubectl("apply --dry-run=client --validate=false -f " + (dir_.path() / "rest.yaml").string());
+  EXPECT_EQ(dry.first, 0) << dry.second;
+  auto applied = Kubectl("apply --validate=false -f " + (dir_.path() / "rest.yaml").string());
+  ASSERT_EQ(applied.first, 0) << applied.second;
+  for (const char* want : {"deployment.apps/iter8-controller created",
+                           "clusterrole.rbac.authorization.k8s.io/iter8-controller created",
+                           "metric.iter8.tools/error-rate created"}) {
+    EXPECT_NE(applied.second.find(want), std::string::npos) << want << "\n" << applied.second;
+  }
+
+  // Values.
+  auto kfserving = Objects(render("--set 'platforms={kfserving}'").second);
+  const std::string kf_rules = kfserving["ClusterRole /iter8-controller"]["rules"].dump();
+  EXPECT_NE(kf_rules.find("serving.kubeflow.org"), std::string::npos) << kf_rules;
+  EXPECT_EQ(kf_rules.find("serving.kserve.io"), std::string::npos) << kf_rules;
+  auto no_metrics = Objects(render("--set metrics.install=false").second);
+  for (const auto& [key, j] : no_metrics) {
+    EXPECT_NE(j.value("kind", ""), "Metric") << key;
+    EXPECT_NE(key, "Namespace /iter8-kfserving");
+  }
+  EXPECT_EQ(no_metrics.count("Deployment iter8-system/iter8-controller"), 1u);
+  auto by_namespace = Objects(render("--set metrics.form=namespace").second);
+  std::ifstream ns_file(kSource / "deploy/metrics/kfserving-namespace.yaml");
+  std::stringstream ns_yaml;
+  ns_yaml << ns_file.rdbuf();
+  for (const auto& [key, want] : Objects(ns_yaml.str())) {
+    EXPECT_EQ(by_namespace[key], want) << key;
+  }
+  auto prometheus = Objects(
+      render("--set metrics.prometheusURL=http://prom.monitoring:9090/api/v1/query").second);
+  int urls = 0;
+  for (const auto& [key, j] : prometheus) {
+    if (j.value("kind", "") != "Metric") continue;
+    EXPECT_EQ(j["spec"]["urlTemplate"], "http://prom.monitoring:9090/api/v1/query") << key;
+    ++urls;
+  }
+  EXPECT_EQ(urls, 5);
+  auto single = Objects(render("--set replicas=1 --set leaderElection=false").second);
+  const auto args = single["Deployment iter8-system/iter8-controller"]["spec"]["template"]["spec"]
+                          ["containers"][0]["args"];
+  EXPECT_EQ(std::find(args.begin(), args.end(), "--leader-elect"), args.end()) << args;
+
+  // Bad values are refused, naming the value.
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--set 'platforms={istio}'", "platforms: \"istio\" is not a serving platform"},
+           {"--set controller.logFormat=xml", "controller.logFormat: \"xml\" must be json or text"},
+           {"--set leaderElection=false", "replicas > 1 needs leaderElection: true"},
+           {"--set metrics.form=pods", "metrics.form: \"pods\" must be revision or namespace"}}) {
+    auto bad = render(args);
+    EXPECT_NE(bad.first, 0) << args;
+    EXPECT_NE(bad.second.find(message), std::string::npos) << args << ": " << bad.second;
+  }
 }
 
 }  // namespace

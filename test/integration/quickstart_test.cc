@@ -4,6 +4,10 @@
 // traffic returns to the default model. Also `iter8 model-server`, `iter8 proxy` and `iter8 load`
 // as separate processes.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -14,6 +18,7 @@
 
 #include "test/testing/cli.h"
 #include "test/testing/process.h"
+#include "test/testing/raw_http.h"
 #include "test/testing/reference.h"
 
 namespace iter8 {
@@ -180,6 +185,105 @@ TEST(DataPlaneCommandsTest, ModelServerProxyAndLoad) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.output.find("--duration: \"soon\" is not a duration"), std::string::npos)
       << bad.output;
+}
+
+// Hostile input at scale against the real `iter8 proxy` process: 10,000 clients connect and
+// send nothing. The proxy holds them all with bounded memory, keeps serving real requests at
+// once, and closes every one of them after timeouts.header; then it serves as before.
+TEST(DataPlaneCommandsTest, TenThousandIdleConnections) {
+  constexpr int kIdle = 10000;
+  rlimit files{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &files), 0);
+  files.rlim_cur = files.rlim_max;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &files), 0);
+  ASSERT_GE(files.rlim_max, static_cast<rlim_t>(kIdle + 512))
+      << "this test needs an open-files limit (ulimit -Hn) above " << kIdle + 512;
+  testing::TempDir dir;
+  const int m1 = testing::FreePort(), px = testing::FreePort(), admin = testing::FreePort();
+  testing::ChildProcess server(
+      {ITER8_BIN, "model-server", "--listen", "127.0.0.1:" + std::to_string(m1)},
+      (dir.path() / "m1.log").string());
+  {
+    std::ofstream route(dir.path() / "route.yaml");
+    route << "apiVersion: iter8.tools/v1alpha1\nkind: Route\nmetadata: {name: iris}\nspec:\n"
+          << "  listen: 127.0.0.1:" << px << "\n  admin: 127.0.0.1:" << admin
+          << "\n  timeouts: {header: 4s, idle: 4s}\n  versions:\n"
+          << "  - {name: default, backend: \"http://127.0.0.1:" << m1 << "\"}\n";
+  }
+  testing::ChildProcess proxy(
+      {ITER8_BIN, "proxy", "-f", (dir.path() / "route.yaml").string(), "--workers", "2"},
+      (dir.path() / "proxy.log").string());
+  ASSERT_TRUE(testing::WaitForPort(px)) << testing::ReadFileOrDie(dir.path() / "proxy.log");
+  ASSERT_TRUE(testing::WaitForPort(m1));
+  auto rss_kib = [&] {
+    std::ifstream status("/proc/" + std::to_string(proxy.pid()) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1L;
+  };
+  auto connections = [&]() -> long {  // the admin API's count of open client connections
+    testing::RawConnection c(admin);
+    if (!c.Send("GET /stats HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")) return -1;
+    std::string reply = c.Read(std::chrono::milliseconds(3000));
+    auto body = reply.find("\r\n\r\n");
+    if (body == std::string::npos) return -1;
+    auto j = nlohmann::json::parse(reply.substr(body + 4), nullptr, false);
+    return j.is_object() ? j.value("connections", -1L) : -1;
+  };
+  const long before = rss_kib();
+  std::vector<int> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(px));
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << i;
+    idle.push_back(fd);
+  }
+  long held = 0;
+  for (int i = 0; i < 200 && held < kIdle; ++i) {
+    held = connections();
+    if (held < kIdle) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(held, kIdle);  // every idle client is held
+  const long after = rss_kib();
+  // Bounded memory: measured 12.5 KiB per idle connection in a release build; the bound leaves
+  // room for the sanitizer build's redzones.
+  EXPECT_LT(after - before, 64L * kIdle) << before << " KiB -> " << after << " KiB";
+  // Real requests are served at once while they wait.
+  Result r = Iter8("load http://127.0.0.1:" + std::to_string(px) +
+                       "/v1/models/iris:predict -d '{\"instances\": [[5.1, 3.5, 1.4, 0.2]]}' "
+                       "-n 50 -c 2 -o json",
+                   dir.path());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"200\": 50"), std::string::npos) << r.output;
+  // After timeouts.header every idle client sees its connection closed, with no answer.
+  size_t closed = 0, answered = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (int fd : idle) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::max<long>(left.count(), 0))) == 1) {
+      char c;
+      ssize_t n = ::recv(fd, &c, 1, 0);
+      if (n == 0) ++closed;
+      if (n > 0) ++answered;
+    }
+    ::close(fd);
+  }
+  EXPECT_EQ(closed, static_cast<size_t>(kIdle));
+  EXPECT_EQ(answered, 0u);
+  EXPECT_EQ(connections(), 0);  // admin requests are not client connections
+  EXPECT_TRUE(proxy.Running());
+  Result again = Iter8("load http://127.0.0.1:" + std::to_string(px) +
+                           "/v1/models/iris:predict -d '{\"instances\": [[5.1, 3.5, 1.4, 0.2]]}' "
+                           "-n 10 -o json",
+                       dir.path());
+  EXPECT_NE(again.output.find("\"200\": 10"), std::string::npos) << again.output;
 }
 
 }  // namespace
