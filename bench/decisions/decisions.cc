@@ -9,7 +9,9 @@
 // latencies (sigma_log 0.6) counted into Prometheus' default buckets (5 ms ... 10 s, +Inf), a
 // latency sum, all as cumulative counters scraped every 15 s and read 30 s late, as a
 // Prometheus query at check time sees them (--exact: read exactly at each check). Counter
-// resets, missing scrapes, drift and over-dispersion are not simulated yet. Each rule applies its
+// resets are not simulated (the counter reader handles them, tested against a real Prometheus);
+// failed queries, drift and over-dispersed errors are, in the robustness cells M0, M1, D0, O0,
+// O1 (statistics.md 4.2). Each rule applies its
 // own traffic split for the next interval. Objectives: error rate <= 1 %, mean latency <= 500 ms,
 // p95 <= 1000 ms (a bucket bound). Baseline: 0.5 % errors, median 300 ms.
 //
@@ -67,6 +69,10 @@ struct Truth {
   double tail_share = 0;
   double tail_median_ms = 0;
   double tail_sigma = 1.0;
+  // Robustness cells (M*, D0, O*; off elsewhere, so other cells draw the same numbers):
+  double missing = 0;     // probability that a check's query fails (no data for any version)
+  double drift = 0;       // latency of every version grows by this fraction per hour
+  double dispersion = 0;  // > 0: the error rate of each 5 s step ~ Beta with this concentration
   double Mean() const {
     return (1 - tail_share) * median_ms * std::exp(kSigmaLog * kSigmaLog / 2) +
            tail_share * tail_median_ms * std::exp(tail_sigma * tail_sigma / 2);
@@ -101,6 +107,17 @@ std::vector<Scenario> Scenarios() {
       // both within the limits; 8 % ~ lognormal(2500 ms, 1.0): mean 660 ms, p95 ~ 1900 ms.
       {"H0", {0.005, 300, 0, 0.03, 1500, 1.0}, false, "promote"},
       {"H1", {0.005, 300, 0, 0.08, 2500, 1.0}, false, "rollback"},
+      // Robustness: a quarter of the checks get no data (Prometheus unreachable, a failed
+      // query); G1 and B2 otherwise.
+      {"M0", {0.005, 300, 0, 0, 0, 1.0, 0.25}, false, "promote"},
+      {"M1", {0.030, 300, 0, 0, 0, 1.0, 0.25}, false, "rollback"},
+      // Drift: both versions' latency grows 15 % over the hour (load rising); G1 stays within
+      // the limits throughout (mean 359 -> 413 ms, p95 805 -> 926 ms).
+      {"D0", {0.005, 300, 0, 0, 0, 1.0, 0, 0.15}, false, "promote"},
+      // Over-dispersed errors: each 5 s step's error rate ~ Beta(mean, concentration 100)
+      // (bursts), the mean good (0.5 %) or bad (1.5 %).
+      {"O0", {0.005, 300, 0, 0, 0, 1.0, 0, 0, 100}, false, "promote"},
+      {"O1", {0.015, 300, 0, 0, 0, 1.0, 0, 0, 100}, false, "rollback"},
   };
 }
 
@@ -145,14 +162,28 @@ struct Counters {
   }
 };
 
-// Adds `seconds` of traffic at `rate` req/s to `c`.
-void Generate(const Truth& t, double rate, double seconds, std::mt19937_64& rng, Counters* c) {
+// Adds `seconds` of traffic at `rate` req/s, ending at time `now`, to `c`.
+void Generate(const Truth& truth, double rate, double seconds, std::mt19937_64& rng, Counters* c,
+              double now = 0) {
   if (rate <= 0) return;
   std::poisson_distribution<int64_t> arrivals(rate * seconds);
   const int64_t n = arrivals(rng);
   if (n == 0) return;
+  Truth t = truth;
+  if (t.drift > 0) {
+    const double f = 1 + t.drift * now / 3600;
+    t.median_ms *= f;
+    t.tail_median_ms *= f;
+  }
   c->n += n;
-  std::binomial_distribution<int64_t> err(n, t.error_rate);
+  double error_rate = t.error_rate;
+  if (t.dispersion > 0) {  // Beta(k p, k (1 - p)) from two gamma draws
+    std::gamma_distribution<double> ga(t.dispersion * t.error_rate, 1.0);
+    std::gamma_distribution<double> gb(t.dispersion * (1 - t.error_rate), 1.0);
+    const double a = ga(rng), b = gb(rng);
+    error_rate = a + b > 0 ? a / (a + b) : t.error_rate;
+  }
+  std::binomial_distribution<int64_t> err(n, error_rate);
   c->errors += err(rng);
   if (t.conversion > 0) {  // A/B: conversions instead of latencies
     std::binomial_distribution<int64_t> conv(n, t.conversion);
@@ -379,8 +410,11 @@ class FlaggerRule : public Rule {
   double Check(const Counters& base, const Counters& cand, double, bool* done, Outcome* outcome,
                std::string*) override {
     (void)base;
-    const Counters window = cand.Minus(last_);
-    last_ = cand;
+    // A failed query (cumulative counters cannot fall to 0) is a failed check; the next window
+    // is again the last minute, as Flagger's `[1m]` queries are.
+    const bool failed_query = cand.n <= 0 && last_.n > 0;
+    const Counters window = failed_query ? Counters{} : cand.Minus(last_);
+    if (!failed_query) last_ = cand;
     if (!Meets(window)) {  // no data counts as a failed check
       if (++failed_ >= 5) {
         *done = true;
@@ -411,8 +445,9 @@ class ArgoRule : public Rule {
   double InitialWeight() const override { return 20; }
   double Check(const Counters&, const Counters& cand, double t, bool* done, Outcome* outcome,
                std::string*) override {
-    const Counters window = cand.Minus(last_);
-    last_ = cand;
+    const bool failed_query = cand.n <= 0 && last_.n > 0;  // a failed measurement, as Flagger
+    const Counters window = failed_query ? Counters{} : cand.Minus(last_);
+    if (!failed_query) last_ = cand;
     if (!Meets(window) && ++failed_ > 3) {
       *done = true;
       *outcome = Outcome::kRollback;
@@ -511,6 +546,10 @@ RunResult RunOnce(const Cell& c, uint64_t seed) {
     base.conversion = 0.05;
   }
   const Truth& cand = c.scenario->candidate;
+  base.drift = cand.drift;  // drift moves every version alike
+  // Failed queries come from a stream of their own, so other cells draw the same numbers.
+  std::mt19937_64 query_rng(seed ^ 0x6d697373696e67ull);
+  std::bernoulli_distribution query_fails(cand.missing);
   Counters cb, cc;
   RunResult r;
   double w = c.scenario->ab ? 50 : rule->InitialWeight();
@@ -528,9 +567,9 @@ RunResult RunOnce(const Cell& c, uint64_t seed) {
     const double before = cc.n;
     for (double done_s = 0; done_s + 1e-9 < dt; done_s += tick) {
       const double step = std::min(tick, dt - done_s);
-      Generate(base, c.rate * (100 - w) / 100, step, rng, &cb);
-      Generate(cand, c.rate * w / 100, step, rng, &cc);
       const double now = t + done_s + step;
+      Generate(base, c.rate * (100 - w) / 100, step, rng, &cb, now);
+      Generate(cand, c.rate * w / 100, step, rng, &cc, now);
       if (g_reading.scrape > 0 && std::floor(now / g_reading.scrape + 1e-9) >
                                       std::floor(scrapes.back().time / g_reading.scrape + 1e-9)) {
         scrapes.push_back({now, cb, cc});
@@ -544,7 +583,11 @@ RunResult RunOnce(const Cell& c, uint64_t seed) {
     std::string winner;
     const Counters* view_b = &cb;
     const Counters* view_c = &cc;
-    if (g_reading.scrape > 0) {
+    static const Counters kNoData;
+    if (cand.missing > 0 && query_fails(query_rng)) {
+      // The query failed: no version has data this time (the scrapes stay for later checks).
+      w = rule->Check(kNoData, kNoData, t, &done, &outcome, &winner);
+    } else if (g_reading.scrape > 0) {
       size_t k = 0;
       for (size_t i = 0; i < scrapes.size(); ++i) {
         if (scrapes[i].time <= t - g_reading.lag + 1e-9) k = i;

@@ -18,6 +18,7 @@
 #include "k8s/cluster_store.h"
 #include "k8s/config.h"
 #include "k8s/events.h"
+#include "k8s/job_task.h"
 #include "k8s/kserve.h"
 #include "k8s/leader.h"
 #include "k8s/secret_source.h"
@@ -351,6 +352,7 @@ int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io) 
   co.traffic = &traffic;
   co.secrets = &secrets;
   co.extra_tasks = k8s::KServeTasks(client);
+  co.extra_tasks.merge(k8s::JobTasks(client, {iter8_namespace, absl::Seconds(1)}));
   co.on_event = [&events](const api::Experiment& e, const engine::Event& ev) {
     events.Record(e, ev);
   };

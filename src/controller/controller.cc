@@ -618,6 +618,7 @@ void Controller::RunHandler(store::ObjectKey handler, store::ObjectKey experimen
       tasks::TaskEnv env;
       env.experiment = &*e;
       env.type = static_cast<engine::HandlerType>(type);
+      env.handler = handler.name;
       env.traffic = &traffic_;
       env.extra = &options_.extra_tasks;
       env.timeout = options_.task_timeout;

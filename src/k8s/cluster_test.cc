@@ -1,5 +1,5 @@
 // Cluster mode's parts against the in-tree test API server (test/apiserver; not Kubernetes):
-// informer, ClusterStore, traffic driver, leader election, kserve tasks, events.
+// informer, ClusterStore, traffic driver, leader election, kserve tasks, the Job task, events.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,6 +11,7 @@
 #include "k8s/cluster_store.h"
 #include "k8s/events.h"
 #include "k8s/informer.h"
+#include "k8s/job_task.h"
 #include "k8s/kserve.h"
 #include "k8s/leader.h"
 #include "k8s/traffic_driver.h"
@@ -413,6 +414,175 @@ TEST_F(KServeTaskTest, BadTargetAndMissingServiceAreNamed) {
   std::atomic<bool> cancel{true};
   env.cancel = &cancel;
   EXPECT_TRUE(absl::IsCancelled(tasks.at("kserve/start")(Json::object(), env)));
+}
+
+// kubernetes/job: the Job the original's handler would have been (name, labels, env, the
+// shorthand's template), waited for until Complete; Failed fails the task with the Job's reason;
+// running again adopts the Job instead of starting a second one; a Job of the same name from an
+// earlier experiment (another uid) is replaced; bad parameters are named. The test plays the
+// Job controller (there is none in the test API server): it writes the Job's conditions.
+class JobTaskTest : public ClusterPartsTest {
+ protected:
+  void SetUp() override {
+    ClusterPartsTest::SetUp();
+    jobs_ = *client_->Discover("batch/v1", "Job");
+  }
+  // Marks Job `name` finished with condition `type` (Complete or Failed) once it exists.
+  std::thread Finish(const std::string& name, const std::string& type) {
+    return std::thread([this, name, type] {
+      absl::StatusOr<Json> job;
+      WaitFor([&] {
+        job = client_->Get(jobs_, "iter8-system", name);
+        return job.ok();
+      });
+      if (!job.ok()) return;
+      absl::SleepFor(absl::Milliseconds(200));  // running for a while
+      Json updated = *job;
+      updated["status"] = {
+          {"conditions",
+           Json::array({{{"type", type},
+                         {"status", "True"},
+                         {"reason", type == "Failed" ? "BackoffLimitExceeded" : "Completed"},
+                         {"message", "from the test"}}})}};
+      EXPECT_TRUE(client_->Update(jobs_, updated, /*status=*/true).ok());
+    });
+  }
+  Resource jobs_;
+};
+
+TEST_F(JobTaskTest, RunsAJobLikeTheOriginalsHandlerAndWaitsForIt) {
+  Json ej = ExperimentJson("exp");
+  ej["metadata"]["uid"] = "u-1";
+  ej["spec"]["versionInfo"] = {{"baseline", {{"name", "default"}}},
+                               {"candidates", Json::array({{{"name", "canary"}}})}};
+  ASSERT_TRUE(client_->Create(experiments_, "default", ej).ok());
+  absl::StatusOr<api::Experiment> e = api::LoadExperiment(api::Json(ej));
+  ASSERT_TRUE(e.ok());
+  e->metadata.uid = "u-1";
+  tasks::TaskRegistry tasks = JobTasks(*client_, {"iter8-system", absl::Milliseconds(50)});
+  tasks::TaskEnv env;
+  env.experiment = &*e;
+  env.type = engine::HandlerType::kStart;
+  env.handler = "exp-start";
+  env.task_index = 1;
+  const Json with = {{"image", "example.com/prep:1"},
+                     {"command", {"prep"}},
+                     {"args", {"--version", "{{ .name }}"}},
+                     {"env", {{{"name", "MODE"}, {"value", "fast"}}}}};
+  std::thread controller = Finish("exp-start-1", "Complete");
+  absl::Status s = tasks.at("kubernetes/job")(with, env);
+  controller.join();
+  ASSERT_TRUE(s.ok()) << s;
+  absl::StatusOr<Json> job = client_->Get(jobs_, "iter8-system", "exp-start-1");
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ((*job)["metadata"]["labels"]["iter8/experimentName"], "exp");
+  EXPECT_EQ((*job)["metadata"]["labels"]["iter8/experimentNamespace"], "default");
+  EXPECT_EQ((*job)["metadata"]["labels"]["iter8/experimentUID"], "u-1");
+  const Json& spec = (*job)["spec"];
+  EXPECT_EQ(spec["backoffLimit"], 1);
+  EXPECT_EQ(spec["activeDeadlineSeconds"], 300);
+  EXPECT_EQ(spec["template"]["metadata"]["labels"]["iter8/action"], "start");
+  EXPECT_EQ(spec["template"]["spec"]["restartPolicy"], "Never");
+  EXPECT_EQ(spec["template"]["spec"]["serviceAccountName"], "iter8-handlers");
+  const Json& c = spec["template"]["spec"]["containers"][0];
+  EXPECT_EQ(c["image"], "example.com/prep:1");
+  EXPECT_EQ(c["command"], Json::array({"prep"}));
+  EXPECT_EQ(c["args"], Json::array({"--version", "default"}));  // no winner yet: the baseline
+  std::map<std::string, std::string> vars;
+  for (const Json& v : c["env"]) vars[v["name"]] = v.value("value", "");
+  EXPECT_EQ(vars["MODE"], "fast");
+  EXPECT_EQ(vars["EXPERIMENT_NAME"], "exp");
+  EXPECT_EQ(vars["EXPERIMENT_NAMESPACE"], "default");
+  EXPECT_EQ(vars["ACTION"], "start");
+
+  // Run again (a new leader): the finished Job is found, not created twice.
+  const int64_t before = client_->Requests();
+  ASSERT_TRUE(tasks.at("kubernetes/job")(with, env).ok());
+  EXPECT_LE(client_->Requests() - before, 4);  // create (409), get, get: no second Job
+  absl::StatusOr<std::vector<Json>> all = client_->List(jobs_, "iter8-system");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 1u);
+
+  // A failing Job fails the task with its reason; the finish action of a rollback is "finish".
+  env.type = engine::HandlerType::kRollback;
+  env.handler = "exp-finish";
+  env.task_index = 0;
+  const Json full = {
+      {"spec",
+       {{"template",
+         {{"spec",
+           {{"restartPolicy", "Never"},
+            {"containers", {{{"name", "x"}, {"image", "example.com/check:2"}}}}}}}}}}};
+  std::thread failing = Finish("exp-finish-0", "Failed");
+  s = tasks.at("kubernetes/job")(full, env);
+  failing.join();
+  EXPECT_TRUE(absl::IsAborted(s)) << s;
+  EXPECT_NE(s.message().find("Job iter8-system/exp-finish-0 failed: BackoffLimitExceeded: from "
+                             "the test"),
+            std::string::npos)
+      << s;
+  absl::StatusOr<Json> finish = client_->Get(jobs_, "iter8-system", "exp-finish-0");
+  ASSERT_TRUE(finish.ok());
+  EXPECT_EQ((*finish)["spec"]["template"]["metadata"]["labels"]["iter8/action"], "finish");
+  EXPECT_FALSE((*finish)["spec"].contains("backoffLimit"));  // a given spec is taken as it is
+
+  // An experiment re-created under the same name (new uid) replaces the old Job.
+  e->metadata.uid = "u-2";
+  env.type = engine::HandlerType::kStart;
+  env.handler = "exp-start";
+  env.task_index = 1;
+  std::thread again = std::thread([&] {
+    WaitFor([&] {
+      absl::StatusOr<Json> j = client_->Get(jobs_, "iter8-system", "exp-start-1");
+      return j.ok() && (*j)["metadata"]["labels"].value("iter8/experimentUID", "") == "u-2";
+    });
+    Finish("exp-start-1", "Complete").join();
+  });
+  s = tasks.at("kubernetes/job")(with, env);
+  again.join();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ((*client_->Get(jobs_, "iter8-system",
+                           "exp-start-1"))["metadata"]["labels"]["iter8/experimentUID"],
+            "u-2");
+
+  // A Job that never finishes times out, named.
+  env.task_index = 2;
+  s = tasks.at("kubernetes/job")({{"image", "example.com/slow:1"}, {"timeoutSeconds", 1}}, env);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
+  EXPECT_NE(s.message().find("Job iter8-system/exp-start-2 did not finish within "
+                             "with.timeoutSeconds (1 s)"),
+            std::string::npos)
+      << s;
+}
+
+TEST_F(JobTaskTest, BadParametersAndLongNamesAreHandled) {
+  api::Experiment e = *api::LoadExperiment(api::Json(ExperimentJson("exp")));
+  tasks::TaskRegistry tasks = JobTasks(*client_, {"iter8-system", absl::Milliseconds(50)});
+  tasks::TaskEnv env;
+  env.experiment = &e;
+  env.handler = "exp-start";
+  for (const auto& [with, message] : std::vector<std::pair<Json, std::string>>{
+           {Json::object(), "with: give either image (and command, args, env) or spec"},
+           {{{"image", "a"}, {"spec", Json::object()}}, "with: give either image"},
+           {{{"image", 3}}, "with.image: must be a string"},
+           {{{"image", "a"}, {"args", "x"}}, "with.args: must be a list of strings"},
+           {{{"image", "a"}, {"args", {"{{ .nope }}"}}}, "with.args[0]:"},
+           {{{"image", "a"}, {"env", {{{"value", "x"}}}}}, "with.env: must be a list of"},
+           {{{"image", "a"}, {"backoffLimit", -1}}, "with.backoffLimit: must be an integer"},
+           {{{"spec", {{"template", Json::object()}}}}, "with.spec: must be a batch/v1 JobSpec"},
+           {{{"image", "a"}, {"timeoutSeconds", 0}}, "with.timeoutSeconds: must be an integer"}}) {
+    absl::Status s = tasks.at("kubernetes/job")(with, env);
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << with << ": " << s;
+    EXPECT_NE(s.message().find(message), std::string::npos) << with << ": " << s;
+  }
+  EXPECT_TRUE(client_->List(jobs_, "iter8-system")->empty());  // nothing was created
+  EXPECT_EQ(JobName("exp-loop-3", 0), "exp-loop-3-0");
+  const std::string long_handler(80, 'a');
+  const std::string name = JobName(long_handler + "-start", 0);
+  EXPECT_EQ(name.size(), 63u);
+  EXPECT_EQ(name, JobName(long_handler + "-start", 0));  // stable
+  EXPECT_NE(name, JobName(long_handler + "-start", 1));
+  EXPECT_EQ(JobName("My_Exp-start", 0), "my-exp-start-0");
 }
 
 TEST_F(ClusterPartsTest, EventsInvolveTheExperiment) {

@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "common/strings.h"
+#include "k8s/task_util.h"
 
 namespace iter8::k8s {
 namespace {
@@ -27,35 +28,9 @@ struct Isvc {
   }
 };
 
-bool Cancelled(const tasks::TaskEnv& env) { return env.cancel != nullptr && env.cancel->load(); }
-
-// Sleeps `d` in short steps; false when the action is cancelled meanwhile.
-bool Sleep(absl::Duration d, const tasks::TaskEnv& env) {
-  const absl::Time until = absl::Now() + d;
-  while (absl::Now() < until) {
-    if (Cancelled(env)) return false;
-    absl::SleepFor(std::min(absl::Milliseconds(100), until - absl::Now()));
-  }
-  return !Cancelled(env);
-}
-
-absl::StatusOr<std::string> OptionalString(const Json& with, const char* key) {
-  if (!with.contains(key)) return std::string();
-  if (!with[key].is_string())
-    return absl::InvalidArgumentError(StrCat("with.", key, ": must be a string"));
-  return with[key].get<std::string>();
-}
-
-absl::StatusOr<int64_t> OptionalInt(const Json& with, const char* key, int64_t fallback, int64_t lo,
-                                    int64_t hi) {
-  if (!with.contains(key)) return fallback;
-  if (!with[key].is_number_integer() || with[key].get<int64_t>() < lo ||
-      with[key].get<int64_t>() > hi) {
-    return absl::InvalidArgumentError(
-        StrCat("with.", key, ": must be an integer in [", lo, ", ", hi, "]"));
-  }
-  return with[key].get<int64_t>();
-}
+using task_util::OptionalInt;
+using task_util::OptionalString;
+using task_util::Sleep;
 
 class KServeTask {
  public:

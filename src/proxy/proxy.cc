@@ -30,6 +30,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "common/strings.h"
@@ -249,9 +250,21 @@ Task<boost::system::error_code> ReadBodyInto(Socket& stream, beast::flat_buffer&
     auto& body = parser.get().body();
     body.data = out.data() + old;
     body.size = piece;
-    auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kNoThrow);
+    // Bytes already buffered are parsed at once; the socket is read only when they run out (an
+    // async read of buffered data would cost a trip through the event loop).
+    boost::system::error_code ec;
+    size_t used = 0;
+    if (buffer.size() > 0) {
+      used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == http::error::need_more || ec == http::error::need_buffer) ec = {};
+    }
+    if (!ec && used == 0 && !parser.is_done()) {
+      std::tie(ec, std::ignore) = co_await http::async_read_some(stream, buffer, parser, kNoThrow);
+      if (ec == http::error::need_buffer) ec = {};
+    }
     out.resize(old + piece - body.size);
-    if (ec && ec != http::error::need_buffer) co_return ec;
+    if (ec) co_return ec;
   }
   co_return boost::system::error_code{};
 }
@@ -697,7 +710,14 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
       http::request_parser<http::empty_body> parser;  // the body type is chosen after the head
       parser.header_limit(static_cast<std::uint32_t>(snap->spec.header_limit));
       parser.body_limit(snap->spec.body_limit);
-      auto [hec, hn] = co_await http::async_read_header(client, buffer, parser, kNoThrow);
+      // The buffered head is parsed at once; the socket is read only for the rest of it.
+      boost::system::error_code hec;
+      buffer.consume(parser.put(buffer.data(), hec));
+      if (hec == http::error::need_more) hec = {};
+      if (!hec && !parser.is_header_done()) {
+        std::tie(hec, std::ignore) =
+            co_await http::async_read_header(client, buffer, parser, kNoThrow);
+      }
       if (hec) {
         if (deadline.expired()) break;  // the socket is closed: a slow client is dropped
         Response err;

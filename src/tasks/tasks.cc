@@ -352,7 +352,9 @@ absl::Status RunAction(const std::vector<api::TaskSpec>& tasks, const TaskEnv& e
   for (size_t i = 0; i < tasks.size(); ++i) {
     if (Cancelled(env)) return absl::CancelledError("iter8 is stopping");
     env.log(StrCat("task ", i, " ", tasks[i].task, ": running"));
-    absl::Status s = RunOne(tasks[i], env);
+    TaskEnv each = env;
+    each.task_index = i;
+    absl::Status s = RunOne(tasks[i], each);
     if (!s.ok()) {
       return absl::Status(s.code(), StrCat("task ", i, " (", tasks[i].task, "): ", s.message()));
     }

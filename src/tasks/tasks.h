@@ -14,7 +14,8 @@
 //   metrics/collect      {time, versions[{name, url, qps}], payloadStr, ...}  see collect.h
 //
 // A mode adds its own tasks through TaskEnv::extra (cluster mode: kserve/start and
-// kserve/finish, k8s/kserve.h); a name there takes precedence over a built-in one.
+// kserve/finish, k8s/kserve.h, and kubernetes/job, k8s/job_task.h); a name there takes
+// precedence over a built-in one.
 //
 // Templates: `{{ .name }}` and `{{ .<variable> }}` of the version recommended for promotion are
 // replaced in exec args, bash scripts, URLs and bodies. Unlike the original (Go html/template)
@@ -57,6 +58,11 @@ struct TaskEnv {
   // `status.analysis.aggregatedBuiltinHists` (metrics/collect); set by the controller.
   std::function<absl::Status(const api::Json&)> store_builtin_hists;
   const TaskRegistry* extra = nullptr;  // the mode's own tasks, by `library/name`
+  // The handler running the action ("<exp>-start", "<exp>-loop-3"; engine::HandlerName) and
+  // the task's index in it (set by RunAction): a task that creates objects names them from
+  // these, so that running the action again (after a restart) finds what it created.
+  std::string handler;
+  size_t task_index = 0;
 };
 
 // Runs the tasks in order; the first failure is returned, naming the task and its index.

@@ -155,6 +155,7 @@ struct TestApiServer::State {
         {"coordination.k8s.io", {"v1"}, "leases", "lease", "Lease", true, false, false, {}},
         // Stored only (no semantics), so that deploy manifests can be applied.
         {"apps", {"v1"}, "deployments", "deployment", "Deployment", true, true, false, {"deploy"}},
+        {"batch", {"v1"}, "jobs", "job", "Job", true, true, false, {}},
         {"rbac.authorization.k8s.io",
          {"v1"},
          "clusterroles",

@@ -7,10 +7,12 @@
 // real Prometheus scrapes the proxy, and the out-of-the-box metrics (deploy/metrics) decide.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -330,6 +332,77 @@ TEST_F(ClusterTest, QuickstartPromotesTheCanary) {
       << metrics;
   EXPECT_EQ(metrics.find("iter8_controller_reconciles_total{result=\"success\"} 0\n"),
             std::string::npos);
+}
+
+// Job-based actions through the controller: a kubernetes/job task before kserve/start and one
+// after kserve/finish (its args rendered with the winner). The test plays Kubernetes' Job
+// controller (the test API server has none): it completes every Job it sees, except those of
+// "fail-exp", which fail; that experiment fails with the original's HandlerFailed.
+TEST_F(ClusterTest, JobBasedActionsRunAsJobs) {
+  StartController("one");
+  DeployCanary("jobs", 5, "0");
+  DeployCanary("fails", 5, "0");
+  auto with_jobs = [](std::string yaml) {
+    const std::string start = "start: [{task: kserve/start}]";
+    yaml.replace(yaml.find(start), start.size(),
+                 "start: [{task: kubernetes/job, with: {image: example.com/warm:1}}, "
+                 "{task: kserve/start}]");
+    const std::string finish = "finish: [{task: kserve/finish}]";
+    yaml.replace(yaml.find(finish), finish.size(),
+                 "finish: [{task: kserve/finish}, {task: kubernetes/job, with: "
+                 "{image: example.com/notify:1, args: ['{{ .name }}']}}]");
+    return yaml;
+  };
+  absl::StatusOr<k8s::Resource> jobs = client_->Discover("batch/v1", "Job");
+  ASSERT_TRUE(jobs.ok());
+  std::atomic<bool> stop{false};
+  std::thread job_controller([&] {
+    while (!stop.load()) {
+      absl::StatusOr<std::vector<Json>> list = client_->List(*jobs, "iter8-system");
+      for (Json j : list.ok() ? *list : std::vector<Json>{}) {
+        if (j.contains("status") && j["status"].contains("conditions")) continue;
+        const bool fail = j["metadata"]["name"].get<std::string>().rfind("fail-exp", 0) == 0;
+        j["status"] = {{"conditions", Json::array({{{"type", fail ? "Failed" : "Complete"},
+                                                    {"status", "True"},
+                                                    {"reason", fail ? "DeadlineExceeded" : ""},
+                                                    {"message", fail ? "too slow" : ""}}})}};
+        (void)client_->Update(*jobs, j, /*status=*/true);
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  });
+  Apply(with_jobs(ExperimentYaml("jobs-exp", "default/jobs", 2)));
+  Apply(with_jobs(ExperimentYaml("fail-exp", "default/fails", 2)));
+  const bool completed = WaitCompleted("jobs-exp") && WaitCompleted("fail-exp");
+  stop = true;
+  job_controller.join();
+  ASSERT_TRUE(completed) << ReadFile(logs_[0]);
+
+  const Json e = Experiment("jobs-exp");
+  EXPECT_EQ(Condition(e, "Failed"), "False") << e.dump(2);
+  EXPECT_EQ(Isvc("jobs")["spec"]["predictor"]["canaryTrafficPercent"], 100);
+  const Json warm = Get("batch/v1", "Job", "iter8-system", "jobs-exp-start-0");
+  ASSERT_TRUE(warm.is_object());
+  EXPECT_EQ(warm["metadata"]["labels"]["iter8/experimentName"], "jobs-exp");
+  EXPECT_EQ(warm["spec"]["template"]["spec"]["containers"][0]["image"], "example.com/warm:1");
+  const Json notify = Get("batch/v1", "Job", "iter8-system", "jobs-exp-finish-1");
+  ASSERT_TRUE(notify.is_object());
+  const Json& container = notify["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(container["args"], Json::array({"canary"}));  // the winner
+  EXPECT_NE(container["env"].dump().find(R"({"name":"ACTION","value":"finish"})"),
+            std::string::npos)
+      << container["env"];
+
+  const Json f = Experiment("fail-exp");
+  EXPECT_EQ(Condition(f, "Failed"), "True");
+  EXPECT_EQ(ConditionObject(f, "Failed")["reason"], "HandlerFailed") << f.dump(2);
+  EXPECT_EQ(CompletedIterations(f), 0);
+  const std::string log = ReadFile(logs_[0]);
+  EXPECT_NE(log.find("Job iter8-system/fail-exp-start-0 failed: DeadlineExceeded: too slow"),
+            std::string::npos)
+      << log;
+  // The failed start never reached kserve/start: the InferenceService is as it was.
+  EXPECT_EQ(Isvc("fails")["spec"]["predictor"]["canaryTrafficPercent"], 5);
 }
 
 TEST_F(ClusterTest, FailingCanaryIsRolledBack) {
