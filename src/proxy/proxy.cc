@@ -92,7 +92,7 @@ struct Snapshot {
 
 // A connection's deadline. Each worker sweeps the deadlines of its connections several times
 // per shortest timeout and closes the socket of every one that has passed, which ends its pending
-// connect, read or write with an error; the connection's code then sees expired(). This replaces
+// connect, read or write with an error; the connection's code then sees Expired(). This replaces
 // a timer per operation (beast::basic_stream arms and cancels a timer around every read and
 // write: two timer-queue operations under the reactor's lock and one extra completion each).
 // Owned by the connection's coroutine (or pooled backend connection); touched only on its
@@ -113,7 +113,7 @@ class Deadline {
 
   void After(Clock::duration d) { at_ = Clock::now() + d; }
   void Never() { at_ = Clock::time_point::max(); }
-  bool expired() const { return expired_; }
+  bool Expired() const { return expired_; }
 
   // Closes the socket of every deadline in this list that has passed by `now`.
   void Sweep(Clock::time_point now) {
@@ -525,7 +525,7 @@ Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Req
       auto [ec, ep] = co_await asio::async_connect(conn->socket, be.endpoints, kNoThrow);
       if (ec) {
         backend_error = true;
-        if (conn->deadline.expired()) {
+        if (conn->deadline.Expired()) {
           co_return LocalReply(
               504, StrCat("backend ", be.origin, " did not accept a connection in time"),
               req.version());
@@ -557,16 +557,16 @@ Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Req
       if (!wec && source->chunked) wec = co_await WritePiece(conn->socket, "0\r\n\r\n", {}, false);
     }
     if (wec) {
-      if (reused && attempt == 0 && !conn->deadline.expired()) continue;
+      if (reused && attempt == 0 && !conn->deadline.Expired()) continue;
       backend_error = true;
-      co_return LocalReply(conn->deadline.expired() ? 504 : 502,
+      co_return LocalReply(conn->deadline.Expired() ? 504 : 502,
                            StrCat("backend ", be.origin, ": ", wec.message()), req.version());
     }
     beast::flat_buffer& buffer = conn->buffer;
     buffer.clear();
     auto failed = [&](const boost::system::error_code& ec, bool nothing) {
       backend_error = true;
-      if (conn->deadline.expired()) {
+      if (conn->deadline.Expired()) {
         return LocalReply(504, StrCat("backend ", be.origin, " did not answer in time"),
                           req.version());
       }
@@ -587,7 +587,7 @@ Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Req
     auto [rec, read] = co_await http::async_read_header(conn->socket, buffer, header, kNoThrow);
     if (rec) {
       bool nothing = read == 0 && !header.got_some();
-      if (reused && attempt == 0 && nothing && !conn->deadline.expired()) continue;
+      if (reused && attempt == 0 && nothing && !conn->deadline.Expired()) continue;
       co_return failed(rec, nothing);
     }
     Response res;
@@ -637,7 +637,7 @@ Task<Response> Proxy::Impl::Forward(Worker& w, const Snapshot& snap, int vi, Req
           // The backend broke off mid-body: the client cannot be told but by closing; the
           // version is charged an error.
           backend_error = true;
-          res.result(conn->deadline.expired() ? http::status::gateway_timeout
+          res.result(conn->deadline.Expired() ? http::status::gateway_timeout
                                               : http::status::bad_gateway);
         }
         sink->failed = bec || cec;
@@ -719,7 +719,7 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
             co_await http::async_read_header(client, buffer, parser, kNoThrow);
       }
       if (hec) {
-        if (deadline.expired()) break;  // the socket is closed: a slow client is dropped
+        if (deadline.Expired()) break;  // the socket is closed: a slow client is dropped
         Response err;
         if (hec == http::error::header_limit) {
           err = LocalReply(431, "request header fields too large", 11);
@@ -784,7 +784,7 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
         std::string body;
         auto bec = co_await ReadBodyInto(client, buffer, *body_parser, body, kStreamThreshold);
         if (bec) {
-          if (deadline.expired()) break;  // the client stalled mid-body: the socket is closed
+          if (deadline.Expired()) break;  // the client stalled mid-body: the socket is closed
           auto err = BodyErrorReply(bec, version);
           if (!err) break;  // the client went away mid-body
           co_await http::async_write(client, *err, kNoThrow);
@@ -852,7 +852,7 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
                                source ? &*source : nullptr, &sink);
         if (source) {
           if (source->error) {
-            if (deadline.expired()) break;
+            if (deadline.Expired()) break;
             auto err = BodyErrorReply(source->error, version);
             if (!err) break;
             co_await http::async_write(client, *err, kNoThrow);

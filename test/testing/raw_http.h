@@ -56,30 +56,30 @@ class RawConnection {
   }
   // Reads until the peer closes, `until` appears in what was read, or `timeout` passes.
   std::string Read(std::chrono::milliseconds timeout, const std::string& until = "") {
-    std::string out;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      if (!until.empty() && out.find(until) != std::string::npos) break;
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-      char buf[16384];
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        closed_ = true;
-        break;
-      }
-      out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
+    return ReadUntil(timeout, [&](const std::string& out) {
+      return !until.empty() && out.find(until) != std::string::npos;
+    });
   }
   // Reads until `n` bytes have come, the peer closes or `timeout` passes.
   std::string ReadAtLeast(size_t n, std::chrono::milliseconds timeout) {
+    return ReadUntil(timeout, [n](const std::string& out) { return out.size() >= n; });
+  }
+  // True once a Read saw the peer close the connection.
+  bool closed() const { return closed_; }
+  // Closes the connection now.
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  RawConnection(int fd, int /*adopt*/) : fd_(fd) {}
+  // Reads until `done(what was read)`, the peer closes or `timeout` passes.
+  template <class Done>
+  std::string ReadUntil(std::chrono::milliseconds timeout, const Done& done) {
     std::string out;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (out.size() < n) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done(out)) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
@@ -95,16 +95,6 @@ class RawConnection {
     }
     return out;
   }
-  // True once a Read saw the peer close the connection.
-  bool closed() const { return closed_; }
-  // Closes the connection now.
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  RawConnection(int fd, int /*adopt*/) : fd_(fd) {}
   int fd_ = -1;
   bool closed_ = false;
 };
