@@ -73,6 +73,7 @@ struct Truth {
   double missing = 0;     // probability that a check's query fails (no data for any version)
   double drift = 0;       // latency of every version grows by this fraction per hour
   double dispersion = 0;  // > 0: the error rate of each 5 s step ~ Beta with this concentration
+  double routed = 1;      // the share of its weight's traffic the candidate really receives
   double Mean() const {
     return (1 - tail_share) * median_ms * std::exp(kSigmaLog * kSigmaLog / 2) +
            tail_share * tail_median_ms * std::exp(tail_sigma * tail_sigma / 2);
@@ -123,6 +124,10 @@ std::vector<Scenario> Scenarios() {
       // is 805 ms (within), but interpolating in the 500-1000 bucket, as histogram_quantile
       // does, reads about 920 ms. Right: promote; no rule can know it from these buckets.
       {"U0", {0.005, 300, 0}, false, "promote", false, 900},
+      // Broken routing: the candidate (G1) receives 40 % of the traffic its weight says (the
+      // rest goes to the baseline). Nothing is wrong with the candidate, but the experiment's
+      // split is: sequential's sample-ratio check pauses it (inconclusive).
+      {"S0", {0.005, 300, 0, 0, 0, 1.0, 0, 0, 0, 0.4}, false, "promote"},
   };
 }
 
@@ -582,8 +587,9 @@ RunResult RunOnce(const Cell& c, uint64_t seed) {
     for (double done_s = 0; done_s + 1e-9 < dt; done_s += tick) {
       const double step = std::min(tick, dt - done_s);
       const double now = t + done_s + step;
-      Generate(base, c.rate * (100 - w) / 100, step, rng, &cb, now);
-      Generate(cand, c.rate * w / 100, step, rng, &cc, now);
+      const double served = cand.routed == 1 ? w : w * cand.routed;
+      Generate(base, c.rate * (100 - served) / 100, step, rng, &cb, now);
+      Generate(cand, c.rate * served / 100, step, rng, &cc, now);
       if (g_reading.scrape > 0 && std::floor(now / g_reading.scrape + 1e-9) >
                                       std::floor(scrapes.back().time / g_reading.scrape + 1e-9)) {
         scrapes.push_back({now, cb, cc});

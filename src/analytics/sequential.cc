@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/math/distributions/chi_squared.hpp>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numbers>
 #include <optional>
@@ -526,6 +527,13 @@ struct Pair {
   double estimate = 0, lower = -kInf, upper = kInf, info = 0;
 };
 
+// The sample-ratio check: how many past splits a lagged count may have been served under, the
+// false-alarm probability per side and version, and the share below which a bound is not bet on.
+constexpr int kSrmLag = 5;    // iterations a lagged count may reach back beyond its interval
+constexpr int kSrmKeep = 24;  // iterations of splits kept
+constexpr double kSrmAlpha = 0.001;
+constexpr double kSrmFloor = 0.002;
+
 class Analysis {
  public:
   Analysis(const AnalyticsInput& in, Random& random)
@@ -544,6 +552,19 @@ class Analysis {
     iteration_ = static_cast<int>(Num(prev_, "iteration")) + 1;
     state_["iteration"] = iteration_;
     AssessObjectives();
+    if (const std::string mismatch = SampleRatio(); !mismatch.empty()) {
+      Hold(mismatch);
+    } else {
+      Decide();
+    }
+    state_["decision"] = ToString(out_.decision);
+    state_["reason"] = out_.reason;
+    out_.state = std::move(state_);
+    return std::move(out_);
+  }
+
+ private:
+  void Decide() {
     switch (e_.spec.strategy.testing_pattern) {
       case TestingPattern::kCanary:
         Canary();
@@ -556,13 +577,139 @@ class Analysis {
         Rewards();
         break;
     }
-    state_["decision"] = ToString(out_.decision);
-    state_["reason"] = out_.reason;
-    out_.state = std::move(state_);
-    return std::move(out_);
   }
 
- private:
+  // The sample-ratio check (statistics.md 3.2): each version's share of the requests counted
+  // this iteration against the share its weight gives. The counts are read with a lag, so the
+  // window may have been served under any split since the previous reading: the null hypothesis
+  // for a version is "its share lies between the smallest and the largest of those" (since the
+  // last reading, kSrmLag iterations further back for the lag). Two
+  // one-sided e-processes per version bet against it with a predictable plug-in alternative
+  // (half-way from the bound toward the share observed before this iteration): under the null
+  // each factor has expectation <= 1, so a false alarm has probability <= kSrmAlpha (x 2 sides x
+  // versions). Once certified the mismatch is sticky: routing does not follow the weights, and
+  // every decision is paused. Returns the mismatch message, or "".
+  std::string SampleRatio() {
+    const Json prev = prev_.value("srm", Json::object());
+    if (prev.contains("mismatch")) {
+      state_["srm"] = prev;
+      return prev["mismatch"].get<std::string>();
+    }
+    if (!strength_.sample_ratio_check || versions_.size() < 2 || in_.evidence == nullptr) {
+      return "";
+    }
+    Json srm = prev;
+    // The split in force during the interval just ended, after the previous ones (each with its
+    // iteration; kept for kSrmKeep iterations).
+    Json ring = prev.value("weights", Json::array());
+    Json split = Json::array();
+    double sum = 0;
+    for (const auto& v : versions_) {
+      split.push_back(Current(v));
+      sum += Current(v);
+    }
+    if (sum > 0) ring.push_back({{"it", iteration_}, {"w", split}});
+    while (!ring.empty() && Num(ring[0], "it") <= iteration_ - kSrmKeep) ring.erase(ring.begin());
+    srm["weights"] = ring;
+    // Each version's requests so far: the largest count behind any of its metrics.
+    std::vector<double> n(versions_.size(), -1);
+    for (size_t i = 0; i < versions_.size(); ++i) {
+      for (const auto& [metric, per_version] : *in_.evidence) {
+        auto it = per_version.find(versions_[i]);
+        if (it != per_version.end() && it->second.count) n[i] = std::max(n[i], *it->second.count);
+      }
+    }
+    const Json last = prev.value("last", Json(nullptr));
+    const bool complete = std::all_of(n.begin(), n.end(), [](double c) { return c >= 0; });
+    if (!complete || ring.empty()) {
+      state_["srm"] = srm;  // no reading for some version: the next increment covers both
+      return "";
+    }
+    // The requests counted now were served since the last reading, up to kSrmLag iterations
+    // earlier still (the read lag): under any split of those iterations.
+    const double since = Num(prev, "lastIteration", iteration_) - kSrmLag;
+    const bool covered = !ring.empty() && Num(ring[0], "it") <= std::max(since, 1.0);
+    srm["last"] = n;
+    srm["lastIteration"] = iteration_;
+    std::vector<double> dn(versions_.size(), 0);
+    double total = 0;
+    bool usable = last.is_array() && last.size() == n.size();
+    for (size_t i = 0; usable && i < n.size(); ++i) {
+      dn[i] = n[i] - last[i].get<double>();
+      usable = dn[i] >= 0;
+      total += dn[i];
+    }
+    if (!usable || total <= 0) {
+      state_["srm"] = srm;
+      return "";
+    }
+    const double threshold = std::log(1 / std::min(kSrmAlpha, strength_.alpha / 10));
+    Json bets = prev.value("e", Json::object());
+    std::string mismatch;
+    for (size_t i = 0; i < versions_.size(); ++i) {
+      double lo = 1, hi = 0;
+      for (const Json& entry : ring) {
+        if (Num(entry, "it") < since) continue;
+        const Json& w = entry["w"];
+        double ws = 0;
+        for (const Json& x : w) ws += x.get<double>();
+        const double share = ws > 0 ? w[i].get<double>() / ws : 0;
+        lo = std::min(lo, share);
+        hi = std::max(hi, share);
+      }
+      if (!covered) lo = 0, hi = 1;  // the window reaches past the splits kept: no bet
+      const Json b = bets.value(versions_[i], Json::object());
+      const double seen_x = Num(b, "x"), seen_n = Num(b, "n");
+      double log_lo = Num(b, "lo"), log_hi = Num(b, "hi");
+      const double x = dn[i];
+      if (seen_n > 0) {
+        const double observed = seen_x / seen_n;  // before this iteration: predictable
+        if (lo > kSrmFloor && observed < lo) {    // too few requests
+          const double q = std::max(kSrmFloor / 2, lo + (observed - lo) / 2);
+          log_lo += x * std::log(q / lo) + (total - x) * std::log((1 - q) / (1 - lo));
+        }
+        const double p = std::max(hi, kSrmFloor);
+        if (p < 1 - kSrmFloor && observed > p) {  // too many requests
+          const double q = std::min(1 - kSrmFloor / 2, p + (observed - p) / 2);
+          log_hi += x * std::log(q / p) + (total - x) * std::log((1 - q) / (1 - p));
+        }
+      }
+      bets[versions_[i]] = {
+          {"x", seen_x + x}, {"n", seen_n + total}, {"lo", log_lo}, {"hi", log_hi}};
+      if (mismatch.empty() && std::max(log_lo, log_hi) >= threshold) {
+        mismatch =
+            StrCat("sample ratio mismatch: ", versions_[i], " received ",
+                   Percent((seen_x + x) / (seen_n + total)),
+                   " % of the requests while its weight gave ", Percent(lo), "-", Percent(hi),
+                   " %: routing does not follow the weights; decisions "
+                   "are paused");
+      }
+    }
+    srm["e"] = std::move(bets);
+    if (!mismatch.empty()) srm["mismatch"] = mismatch;
+    state_["srm"] = std::move(srm);
+    return mismatch;
+  }
+
+  static std::string Percent(double share) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", 100 * share);
+    return buf;
+  }
+
+  // Routing is broken: keep the traffic where it is, declare nothing.
+  void Hold(const std::string& why) {
+    for (const auto& v : versions_) {
+      out_.weights.data.push_back({v, static_cast<int32_t>(std::lround(Current(v))), {}});
+    }
+    Messages msgs;
+    msgs.errors.push_back(why);
+    out_.weights.message = msgs.Join();
+    out_.winner_assessment.message = msgs.Join();
+    out_.decision = Decision::kContinue;
+    out_.reason = why;
+  }
+
   static api::Strength ParseStrengthQuietly(const api::Experiment& e) {
     std::vector<api::FieldError> ignored;  // validated when the experiment was admitted
     return api::ParseStrength(e.spec.criteria ? e.spec.criteria->strength : Json(nullptr),

@@ -148,6 +148,15 @@ Strength ParseStrength(const Json& st, std::vector<FieldError>* errors) {
            StrCat("Invalid value: ", st["stopEarly"].dump(), ": must be true or false")});
     }
   }
+  if (st.contains("sampleRatioCheck")) {
+    if (st["sampleRatioCheck"].is_boolean()) {
+      out.sample_ratio_check = st["sampleRatioCheck"].get<bool>();
+    } else {
+      errors->push_back(
+          {StrCat(kBase, "sampleRatioCheck"),
+           StrCat("Invalid value: ", st["sampleRatioCheck"].dump(), ": must be true or false")});
+    }
+  }
   if (st.contains("strict")) {
     if (st["strict"].is_boolean()) {
       out.strict = st["strict"].get<bool>();

@@ -18,6 +18,9 @@
 //                               # (needs maxLatency: the request timeout) instead of the
 //                               # asymptotic normal mixture
 //     methods: {my-metric: rate|mean|count|pNN}   # how each objective metric is tested
+//     sampleRatioCheck: true    # pause decisions when the versions' request shares certainly
+//                               # disagree with the weights (routing broken); turn off when
+//                               # sticky keys or header rules route requests, not weights
 //
 // Only these keys have a meaning; anything else in `strength` is kept and ignored, as the
 // original did. Pure; thread-safe.
@@ -53,6 +56,7 @@ struct Strength {
   std::optional<double> equivalence_margin;
   std::optional<double> max_latency;
   bool strict = false;
+  bool sample_ratio_check = true;
   std::map<std::string, TestMethod> methods;  // metric reference -> method
 };
 
