@@ -66,6 +66,17 @@ std::optional<double> QuantileFromName(const std::string& name) {
   return std::nullopt;
 }
 
+// Reads the boolean `key` of `st` into *out when present; anything else is an error naming it.
+void Bool(const Json& st, const char* key, bool* out, std::vector<FieldError>* errors) {
+  if (!st.contains(key)) return;
+  if (st[key].is_boolean()) {
+    *out = st[key].get<bool>();
+  } else {
+    errors->push_back(
+        {StrCat(kBase, key), StrCat("Invalid value: ", st[key].dump(), ": must be true or false")});
+  }
+}
+
 }  // namespace
 
 std::optional<TestMethod> ParseTestMethod(const std::string& text) {
@@ -139,31 +150,10 @@ Strength ParseStrength(const Json& st, std::vector<FieldError>* errors) {
     Number(st, "maxLatency", 0, 1e300, true, &m, errors);
     if (m > 0) out.max_latency = m;
   }
-  if (st.contains("stopEarly")) {
-    if (st["stopEarly"].is_boolean()) {
-      out.stop_early = st["stopEarly"].get<bool>();
-    } else {
-      errors->push_back(
-          {StrCat(kBase, "stopEarly"),
-           StrCat("Invalid value: ", st["stopEarly"].dump(), ": must be true or false")});
-    }
-  }
-  if (st.contains("sampleRatioCheck")) {
-    if (st["sampleRatioCheck"].is_boolean()) {
-      out.sample_ratio_check = st["sampleRatioCheck"].get<bool>();
-    } else {
-      errors->push_back(
-          {StrCat(kBase, "sampleRatioCheck"),
-           StrCat("Invalid value: ", st["sampleRatioCheck"].dump(), ": must be true or false")});
-    }
-  }
+  Bool(st, "stopEarly", &out.stop_early, errors);
+  Bool(st, "sampleRatioCheck", &out.sample_ratio_check, errors);
   if (st.contains("strict")) {
-    if (st["strict"].is_boolean()) {
-      out.strict = st["strict"].get<bool>();
-    } else {
-      errors->push_back({StrCat(kBase, "strict"), StrCat("Invalid value: ", st["strict"].dump(),
-                                                         ": must be true or false")});
-    }
+    Bool(st, "strict", &out.strict, errors);
     if (out.strict && !out.max_latency) {
       errors->push_back({StrCat(kBase, "maxLatency"),
                          "Required value: strict means need maxLatency, the request timeout that "
