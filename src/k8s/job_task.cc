@@ -14,21 +14,9 @@ namespace {
 using task_util::OptionalInt;
 using task_util::OptionalString;
 using task_util::Sleep;
+using task_util::TrueCondition;
 
 constexpr size_t kMaxName = 63;
-
-// The Job's condition of `type` with status True, or null.
-const Json* Condition(const Json& job, const std::string& type) {
-  const Json* conditions =
-      job.contains("status") && job["status"].is_object() && job["status"].contains("conditions")
-          ? &job["status"]["conditions"]
-          : nullptr;
-  if (conditions == nullptr || !conditions->is_array()) return nullptr;
-  for (const Json& c : *conditions) {
-    if (c.value("type", "") == type && c.value("status", "") == "True") return &c;
-  }
-  return nullptr;
-}
 
 // A JSON array of strings from `with[key]`, each rendered as a template.
 absl::StatusOr<Json> Strings(const Json& with, const char* key,
@@ -98,11 +86,11 @@ class JobTask {
         return absl::Status(current.status().code(),
                             StrCat(where, ": ", current.status().message()));
       }
-      if (Condition(*current, "Complete") != nullptr) {
+      if (TrueCondition(*current, "Complete") != nullptr) {
         env.log(StrCat(where, " complete"));
         return absl::OkStatus();
       }
-      if (const Json* failed = Condition(*current, "Failed")) {
+      if (const Json* failed = TrueCondition(*current, "Failed")) {
         return absl::AbortedError(StrCat(where, " failed: ", failed->value("reason", "Failed"),
                                          ": ", failed->value("message", "")));
       }

@@ -221,18 +221,7 @@ class KServeTask {
     }
   }
 
-  static bool Ready(const Json& isvc) {
-    const Json status = isvc.value("status", Json::object());
-    if (!status.is_object() || !status.contains("conditions") || !status["conditions"].is_array()) {
-      return false;
-    }
-    for (const Json& c : status["conditions"]) {
-      if (c.is_object() && c.value("type", std::string()) == "Ready") {
-        return c.value("status", std::string()) == "True";
-      }
-    }
-    return false;
-  }
+  static bool Ready(const Json& isvc) { return task_util::TrueCondition(isvc, "Ready") != nullptr; }
 
   Client& client_;
   KServeTaskOptions options_;

@@ -1,8 +1,8 @@
 // File: k8s/task_util.h
 //
 // Small helpers shared by cluster mode's in-process tasks (kserve.h, job_task.h): reading
-// optional `with` fields with errors that name them, and sleeping in steps that notice a
-// cancelled action. Pure functions; any thread.
+// optional `with` fields with errors that name them, sleeping in steps that notice a cancelled
+// action, and reading an object's status conditions. Pure functions; any thread.
 #pragma once
 
 #include <algorithm>
@@ -48,6 +48,22 @@ inline absl::StatusOr<int64_t> OptionalInt(const nlohmann::json& with, const cha
         StrCat("with.", key, ": must be an integer in [", lo, ", ", hi, "]"));
   }
   return with[key].get<int64_t>();
+}
+
+// The condition of `type` whose status is "True" in `object`'s status.conditions, or null.
+inline const nlohmann::json* TrueCondition(const nlohmann::json& object, const std::string& type) {
+  if (!object.is_object() || !object.contains("status")) return nullptr;
+  const nlohmann::json& status = object["status"];
+  if (!status.is_object() || !status.contains("conditions") || !status["conditions"].is_array()) {
+    return nullptr;
+  }
+  for (const nlohmann::json& c : status["conditions"]) {
+    if (c.is_object() && c.value("type", std::string()) == type &&
+        c.value("status", std::string()) == "True") {
+      return &c;
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace iter8::k8s::task_util

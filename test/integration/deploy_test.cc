@@ -33,16 +33,9 @@ class DeployTest : public ::testing::Test {
   }
   // (exit code, output) of `kubectl <args>` against the test API server.
   std::pair<int, std::string> Kubectl(const std::string& args) {
-    const std::string out = (dir_.path() / "out.txt").string();
-    const std::string cmd = "kubectl --kubeconfig " + kubeconfig_ + " --cache-dir " +
-                            (dir_.path() / "cache").string() + " " + args + " > " + out + " 2>&1";
-    const int rc = std::system(cmd.c_str());
-    std::ifstream in(out);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ss.str()};
+    return Shell("kubectl --kubeconfig " + kubeconfig_ + " --cache-dir " +
+                 (dir_.path() / "cache").string() + " " + args);
   }
-
   // (exit code, combined output) of a shell command.
   std::pair<int, std::string> Shell(const std::string& cmd) {
     const std::string out = (dir_.path() / "shell.txt").string();
