@@ -320,9 +320,11 @@ Response LocalReply(unsigned status, std::string_view reason, unsigned version) 
 }
 
 // The answer to a request body that could not be read (the connection closes after it), or none
-// when the client went away and nothing can be answered.
-std::optional<Response> BodyErrorReply(const boost::system::error_code& ec, unsigned version) {
-  if (ec == http::error::partial_message || ec == asio::error::eof ||
+// when the client went away or stalled past its deadline (its socket is closed) and nothing can
+// be answered.
+std::optional<Response> BodyErrorReply(const boost::system::error_code& ec, unsigned version,
+                                       bool deadline_expired) {
+  if (deadline_expired || ec == http::error::partial_message || ec == asio::error::eof ||
       ec == asio::error::connection_reset) {
     return std::nullopt;
   }
@@ -784,11 +786,10 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
         std::string body;
         auto bec = co_await ReadBodyInto(client, buffer, *body_parser, body, kStreamThreshold);
         if (bec) {
-          if (deadline.Expired()) break;  // the client stalled mid-body: the socket is closed
-          auto err = BodyErrorReply(bec, version);
-          if (!err) break;  // the client went away mid-body
-          co_await http::async_write(client, *err, kNoThrow);
-          linger = true;
+          if (auto err = BodyErrorReply(bec, version, deadline.Expired())) {
+            co_await http::async_write(client, *err, kNoThrow);
+            linger = true;
+          }
           break;
         }
         if (body_parser->is_done()) {
@@ -852,11 +853,10 @@ Task<void> Proxy::Impl::Session(Worker& w, Socket socket) {
                                source ? &*source : nullptr, &sink);
         if (source) {
           if (source->error) {
-            if (deadline.Expired()) break;
-            auto err = BodyErrorReply(source->error, version);
-            if (!err) break;
-            co_await http::async_write(client, *err, kNoThrow);
-            linger = true;
+            if (auto err = BodyErrorReply(source->error, version, deadline.Expired())) {
+              co_await http::async_write(client, *err, kNoThrow);
+              linger = true;
+            }
             break;
           }
           request_bytes = source->bytes;
