@@ -26,7 +26,7 @@
 //                estimates on latency, promote when P(all met) > 0.99, +2 points per check,
 //                roll back at the horizon without a winner
 //   sequential   our SequentialEngine (alpha 0.05), checks at the cell's interval
-// plus N1, an A/B/n test with four versions, for classic and sequential (RunN1).
+// plus N1 and X0, A/B/n tests with four versions, for classic and sequential (RunABN).
 // All stop at a 60-minute horizon; "inconclusive" = no decision by then (baseline kept).
 #include <algorithm>
 #include <atomic>
@@ -70,10 +70,11 @@ struct Truth {
   double tail_median_ms = 0;
   double tail_sigma = 1.0;
   // Robustness cells (M*, D0, O*; off elsewhere, so other cells draw the same numbers):
-  double missing = 0;     // probability that a check's query fails (no data for any version)
-  double drift = 0;       // latency of every version grows by this fraction per hour
-  double dispersion = 0;  // > 0: the error rate of each 5 s step ~ Beta with this concentration
-  double routed = 1;      // the share of its weight's traffic the candidate really receives
+  double missing = 0;         // probability that a check's query fails (no data for any version)
+  double drift = 0;           // latency of every version grows by this fraction per hour
+  double dispersion = 0;      // > 0: the error rate of each 5 s step ~ Beta with this concentration
+  double routed = 1;          // the share of its weight's traffic the candidate really receives
+  bool with_latency = false;  // A/B(/n) versions that also have latencies (X0)
   double Mean() const {
     return (1 - tail_share) * median_ms * std::exp(kSigmaLog * kSigmaLog / 2) +
            tail_share * tail_median_ms * std::exp(tail_sigma * tail_sigma / 2);
@@ -87,7 +88,8 @@ struct Scenario {
   // Which outcome is right: "promote", "rollback", "either" (B0), "winner" (R1-R3, N1), "none"
   // (R0).
   std::string correct;
-  bool abn = false;              // N1: four versions (see RunN1)
+  // A/B/n with four versions (RunABN): 0 no, 1 N1, 2 X0.
+  int abn = 0;
   double p95_limit = kP95Limit;  // U0: a limit between two bucket bounds
 };
 
@@ -103,7 +105,7 @@ std::vector<Scenario> Scenarios() {
       {"R0", {0, 0, 0.05}, true, "none"},
       {"R1", {0, 0, 0.0525}, true, "winner"},
       {"R2", {0, 0, 0.055}, true, "winner"},
-      {"N1", {0, 0, 0.055}, true, "winner", true},
+      {"N1", {0, 0, 0.055}, true, "winner", 1},
       {"R3", {0, 0, 0.06}, true, "winner"},
       // Heavy tails: 3 % of requests ~ lognormal(1500 ms, 1.0): mean 422 ms, p95 ~ 700 ms,
       // both within the limits; 8 % ~ lognormal(2500 ms, 1.0): mean 660 ms, p95 ~ 1900 ms.
@@ -128,6 +130,14 @@ std::vector<Scenario> Scenarios() {
       // rest goes to the baseline). Nothing is wrong with the candidate, but the experiment's
       // split is: sequential's sample-ratio check pauses it (inconclusive).
       {"S0", {0.005, 300, 0, 0, 0, 1.0, 0, 0, 0, 0.4}, false, "promote"},
+      // Errors in bursts at the limit (calibration under stress, statistics.md 4.1 item 7):
+      // each 5 s step's rate ~ Beta with mean 1 %, concentration 100 (O2) or 20 (O3, severe).
+      {"O2", {0.010, 300, 0, 0, 0, 1.0, 0, 0, 100}, false, "either"},
+      {"O3", {0.010, 300, 0, 0, 0, 1.0, 0, 0, 20}, false, "either"},
+      // Multiplicity: A/B/n with three candidates, every one at the error-rate limit, on three
+      // objectives (error rate, mean latency, p95) and an identical conversion rate (RunABN).
+      // Any certified verdict on a candidate's error rate is false, and so is any winner.
+      {"X0", {0.010, 300, 0.05}, true, "either", 2},
   };
 }
 
@@ -198,7 +208,7 @@ void Generate(const Truth& truth, double rate, double seconds, std::mt19937_64& 
   if (t.conversion > 0) {  // A/B: conversions instead of latencies
     std::binomial_distribution<int64_t> conv(n, t.conversion);
     c->conversions += conv(rng);
-    return;
+    if (!t.with_latency) return;
   }
   // Bucket counts: a multinomial drawn as successive binomials.
   auto latency_cdf = [&t](double ms) {
@@ -246,6 +256,8 @@ struct RunResult {
   double candidate_requests = 0;
   double slo_errors = 0;  // expected errors above the error-rate SLO served by the candidate
   std::string winner;
+  // X0, sequential: some candidate's error-rate objective was certified SATISFIES / VIOLATES.
+  bool certified_satisfies = false, certified_violates = false;
 };
 
 // A decision rule: told the cumulative counters at each of its checks, answers with the
@@ -357,7 +369,7 @@ class EngineRule : public Rule {
     analytics::AnalyticsOutput out = engine_->Analyze({e_, agg, &ev}, random_);
     if (!out.state.is_null()) {
       if (!e_.status.analysis) e_.status.analysis.emplace();
-      e_.status.analysis->extra[analytics::kSequentialStateKey] = out.state;
+      e_.status.analysis->extra[analytics::kSequentialStateKey] = std::move(out.state);
     }
     if (!out.weights.data.empty()) e_.status.current_weight_distribution = out.weights.data;
     const auto& w = out.winner_assessment.data;
@@ -631,24 +643,42 @@ RunResult RunOnce(const Cell& c, uint64_t seed) {
   return r;
 }
 
-// N1 (statistics.md 4.1): A/B/n with four versions starting at 25 % each: the baseline, one
-// that breaks the error-rate objective (1.5 %), one equal to the baseline, one with a 10 %
-// better conversion rate. Right outcome: the +10 % version wins, the bad one loses its traffic.
-// `slo_errors` counts the bad version's expected errors above the SLO before the decision.
-RunResult RunN1(const Cell& c, uint64_t seed) {
+// A/B/n with four versions starting at 25 % each (statistics.md 4.1).
+// N1: the baseline, one that breaks the error-rate objective (1.5 %), one equal to the
+// baseline, one with a 10 % better conversion rate; one objective (error rate). Right outcome:
+// the +10 % version wins, the bad one loses its traffic. `slo_errors` counts the bad version's
+// expected errors above the SLO before the decision.
+// X0 (multiplicity, "3 objectives x 3 candidates"): three candidates at the error-rate limit,
+// latencies and conversion as the baseline's, three objectives. Any winner is a false promotion,
+// a rollback (every candidate ruled out) a false rollback; for sequential, any candidate whose
+// error-rate objective is certified either way is a false verdict of the family the alpha
+// split (alpha / (3 objectives x 3 candidates)) protects.
+RunResult RunABN(const Cell& c, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  const std::vector<std::string> names = {"base", "bad", "same", "better"};
-  const std::vector<Truth> truth = {
+  const bool x0 = c.scenario->abn == 2;
+  const std::vector<std::string> names =
+      x0 ? std::vector<std::string>{"base", "c1", "c2", "c3"}
+         : std::vector<std::string>{"base", "bad", "same", "better"};
+  std::vector<Truth> truth = {
       {0.005, 300, 0.05}, {0.015, 300, 0.05}, {0.005, 300, 0.05}, {0.005, 300, 0.055}};
+  if (x0) {
+    truth = {{0.005, 300, 0.05}, {0.010, 300, 0.05}, {0.010, 300, 0.05}, {0.010, 300, 0.05}};
+    for (Truth& t : truth) t.with_latency = true;
+  }
   const bool sequential = c.rule == "sequential";
+  const std::string objectives =
+      x0 ? "    objectives:\n"
+           "    - {metric: error-rate, upperLimit: \"0.01\"}\n"
+           "    - {metric: mean-latency, upperLimit: 500}\n"
+           "    - {metric: latency-95th-percentile, upperLimit: 1000}\n"
+         : "    objectives: [{metric: error-rate, upperLimit: \"0.01\"}]\n";
   const std::string spec = StrCat(
       "spec:\n  target: t\n  strategy: {testingPattern: A/B/N, weights: "
       "{maxCandidateWeightIncrement: 20}}\n  criteria:\n",
       sequential ? "    strength: {engine: sequential, alpha: 0.05}\n" : "",
-      "    rewards: [{metric: conversion-rate, preferredDirection: High}]\n"
-      "    objectives: [{metric: error-rate, upperLimit: \"0.01\"}]\n"
-      "  versionInfo:\n    baseline: {name: base}\n    candidates: [{name: bad}, {name: same}, "
-      "{name: better}]\n");
+      "    rewards: [{metric: conversion-rate, preferredDirection: High}]\n", objectives,
+      "  versionInfo:\n    baseline: {name: base}\n    candidates: [{name: ", names[1],
+      "}, {name: ", names[2], "}, {name: ", names[3], "}]\n");
   api::Experiment e = Build(spec);
   std::unique_ptr<analytics::Engine> engine;
   if (sequential) {
@@ -677,7 +707,7 @@ RunResult RunN1(const Cell& c, uint64_t seed) {
         scrapes.push_back({at, now});
       }
     }
-    r.slo_errors += (now[1].n - before) * (truth[1].error_rate - kErrorLimit);
+    r.slo_errors += (now[1].n - before) * std::max(0.0, truth[1].error_rate - kErrorLimit);
     t += c.interval;
     const std::vector<Counters>* view = &now;
     if (g_reading.scrape > 0) {
@@ -694,12 +724,24 @@ RunResult RunN1(const Cell& c, uint64_t seed) {
       if (cv.n <= 0) continue;
       ev["error-rate"][names[v]] = {cv.errors / cv.n, cv.n, std::nullopt};
       ev["conversion-rate"][names[v]] = {cv.conversions / cv.n, cv.n, std::nullopt};
+      if (x0) {
+        ev["mean-latency"][names[v]] = {cv.sum_ms / cv.n, cv.n, cv.Cumulative()};
+        ev["latency-95th-percentile"][names[v]] = {cv.Quantile(0.95), cv.n, cv.Cumulative()};
+      }
     }
     const api::AggregatedMetricsAnalysis agg = analytics::AggregatedFromEvidence(ev);
     analytics::AnalyticsOutput out = engine->Analyze({e, agg, &ev}, random);
     if (!out.state.is_null()) {
+      if (x0) {
+        const api::Json& versions = out.state["objectives"][0]["versions"];
+        for (size_t v = 1; v < 4; ++v) {
+          const api::Json verdict = versions[names[v]].value("verdict", api::Json());
+          r.certified_satisfies = r.certified_satisfies || verdict == "SATISFIES";
+          r.certified_violates = r.certified_violates || verdict == "VIOLATES";
+        }
+      }
       if (!e.status.analysis) e.status.analysis.emplace();
-      e.status.analysis->extra[analytics::kSequentialStateKey] = out.state;
+      e.status.analysis->extra[analytics::kSequentialStateKey] = std::move(out.state);
     }
     if (!out.weights.data.empty()) {
       e.status.current_weight_distribution = out.weights.data;
@@ -711,7 +753,17 @@ RunResult RunN1(const Cell& c, uint64_t seed) {
     }
     const auto& win = out.winner_assessment.data;
     const bool last = k == max_iterations;
-    if (out.decision == analytics::Decision::kPromote || (last && !sequential)) {
+    const bool decided = out.decision == analytics::Decision::kPromote || (last && !sequential);
+    if (x0 && (decided || out.decision != analytics::Decision::kContinue)) {
+      // A candidate winning is a false promotion, the baseline kept by a decision a rollback.
+      r.outcome = !win.winner_found      ? Outcome::kInconclusive
+                  : win.winner == "base" ? Outcome::kRollback
+                                         : Outcome::kPromote;
+      if (out.decision == analytics::Decision::kRollback) r.outcome = Outcome::kRollback;
+      r.seconds = t;
+      return r;
+    }
+    if (decided) {
       r.outcome = win.winner_found ? Outcome::kWinner : Outcome::kNoWinner;
       r.winner = win.winner == "better" ? "cand" : win.winner;
       r.seconds = t;
@@ -723,13 +775,14 @@ RunResult RunN1(const Cell& c, uint64_t seed) {
       return r;
     }
   }
-  r.outcome = Outcome::kNoWinner;
+  r.outcome = x0 ? Outcome::kInconclusive : Outcome::kNoWinner;
   return r;
 }
 
 struct Summary {
   int runs = 0, promote = 0, rollback = 0, inconclusive = 0, right_winner = 0, wrong_winner = 0;
-  std::vector<double> times;  // decided runs, minutes
+  int certified_satisfies = 0, certified_violates = 0;  // X0
+  std::vector<double> times;                            // decided runs, minutes
   double slo_errors = 0, candidate_requests = 0;
 };
 
@@ -824,7 +877,7 @@ int Main(int argc, char** argv) {
       const uint64_t seed =
           std::hash<std::string>{}(StrCat(c.scenario->id, "/", c.rate, "/", c.interval)) ^
           (run * 0x9e3779b97f4a7c15ULL);
-      const RunResult r = c.scenario->abn ? RunN1(c, seed) : RunOnce(c, seed);
+      const RunResult r = c.scenario->abn ? RunABN(c, seed) : RunOnce(c, seed);
       std::lock_guard<std::mutex> lock(mu);
       Summary& s = results[cell];
       ++s.runs;
@@ -852,6 +905,8 @@ int Main(int argc, char** argv) {
       }
       s.slo_errors += r.slo_errors;
       s.candidate_requests += r.candidate_requests;
+      s.certified_satisfies += r.certified_satisfies;
+      s.certified_violates += r.certified_violates;
     }
   };
   std::vector<std::thread> pool;
@@ -862,7 +917,9 @@ int Main(int argc, char** argv) {
   if (!csv_path.empty()) {
     csv.open(csv_path);
     csv << "rule,scenario,rate,interval,runs,promote,rollback,inconclusive,right_winner,"
-           "wrong_winner,median_minutes,mean_slo_errors,mean_candidate_requests\n";
+           "wrong_winner,median_minutes,mean_slo_errors,mean_candidate_requests,certified_"
+           "satisfies,"
+           "certified_violates\n";
   }
   std::string md = StrCat(
       "Decision benchmark, grid ", grid, ", ", runs, " runs per cell, counters ",
@@ -894,7 +951,12 @@ int Main(int argc, char** argv) {
         }
         if (want == "winner") verdict = "right winner " + Pct(s.right_winner, s.runs);
         if (want == "none") verdict = "false winner " + Pct(s.wrong_winner, s.runs);
-        if (c.scenario->ab) {
+        if (c.scenario->abn == 2 && c.rule == "sequential") {
+          verdict += StrCat(
+              "; certified on a candidate's error rate: ", Pct(s.certified_satisfies, s.runs),
+              " satisfies, ", Pct(s.certified_violates, s.runs), " violates");
+        }
+        if (c.scenario->ab && c.scenario->abn != 2) {
           md += StrCat("| ", c.scenario->id, " | ", c.rule, " | ", Pct(s.right_winner, s.runs),
                        " | ", Pct(s.wrong_winner, s.runs), " (wrong winner) | ",
                        Pct(s.inconclusive, s.runs), " | ", Fixed(Median(s.times)), " | ",
@@ -911,7 +973,7 @@ int Main(int argc, char** argv) {
               << s.runs << "," << s.promote << "," << s.rollback << "," << s.inconclusive << ","
               << s.right_winner << "," << s.wrong_winner << "," << Fixed(Median(s.times), 2) << ","
               << Fixed(s.slo_errors / s.runs, 2) << "," << Fixed(s.candidate_requests / s.runs, 0)
-              << "\n";
+              << "," << s.certified_satisfies << "," << s.certified_violates << "\n";
         }
       }
       md += "\n";

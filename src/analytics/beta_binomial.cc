@@ -70,23 +70,41 @@ RateInterval RateConfidenceInterval(int64_t e, int64_t n, double alpha, BetaPrio
   const double threshold = std::log(1.0 / alpha);
   const double ed = static_cast<double>(e), nd = static_cast<double>(n);
   const double mle = ed / nd;
-  // ln E(p0) = const - e ln p0 - (n - e) ln(1 - p0) is convex with its minimum at e/n: bisect
-  // each side for the crossing (the Beta terms do not depend on p0: computed once).
+  // ln E(p0) = const - e ln p0 - (n - e) ln(1 - p0) is convex with its minimum at e/n (the Beta
+  // terms do not depend on p0: computed once). In x = logit(p0) it is
+  //   g(x) = const + e softplus(-x) + (n - e) softplus(x),   g'(x) = n sigmoid(x) - e,
+  // convex and asymptotically linear: Newton's method from outside the interval converges to
+  // each end monotonically, from outside (so the interval is never narrower than it is), in a
+  // handful of steps.
   const double mixture = LogBeta(prior.a + ed, prior.b + nd - ed) - LogBeta(prior.a, prior.b);
+  auto softplus = [](double x) {
+    return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+  };
+  auto g = [&](double x) {
+    return mixture + ed * softplus(-x) + (nd - ed) * softplus(x) - threshold;
+  };
+  auto sigmoid = [](double x) { return 1 / (1 + std::exp(-x)); };
   auto inside = [&](double p) {
     return mixture - ed * std::log(p) - (nd - ed) * std::log1p(-p) < threshold;
   };
-  auto bisect = [&](double out, double in) {
-    for (int i = 0; i < 60; ++i) {
-      const double mid = 0.5 * (out + in);
-      (inside(mid) ? in : out) = mid;
-    }
-    return in;
-  };
   const double eps = 1e-12;
-  const double centre = std::clamp(mle, eps, 1.0 - eps);
-  const double lower = inside(eps) ? 0.0 : bisect(eps, centre);
-  const double upper = inside(1.0 - eps) ? 1.0 : bisect(1.0 - eps, centre);
+  const double centre =
+      std::log(std::clamp(mle, eps, 1.0 - eps) / (1 - std::clamp(mle, eps, 1.0 - eps)));
+  // The end on the side `dir` (+1 upper, -1 lower): a point outside, then Newton.
+  auto end = [&](double dir) {
+    double step = 1, x = centre + dir * step;
+    for (int i = 0; i < 60 && g(x) < 0; ++i) x = centre + dir * (step *= 2);
+    for (int i = 0; i < 100; ++i) {
+      const double slope = nd * sigmoid(x) - ed;
+      if (slope == 0) break;
+      const double next = x - g(x) / slope;
+      if (!std::isfinite(next) || std::abs(next - x) <= 1e-12 * std::max(1.0, std::abs(x))) break;
+      x = next;
+    }
+    return sigmoid(x);
+  };
+  const double lower = inside(eps) ? 0.0 : end(-1);
+  const double upper = inside(1.0 - eps) ? 1.0 : end(+1);
   return {lower, upper};
 }
 

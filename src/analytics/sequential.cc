@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <boost/math/distributions/chi_squared.hpp>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <numbers>
 #include <optional>
 
+#include "analytics/batch_rate.h"
 #include "analytics/beta_binomial.h"
 #include "analytics/classic.h"
 #include "analytics/normal_mixture.h"
@@ -51,6 +53,27 @@ V ParseVerdict(const Json& j) {
 double Num(const Json& j, const char* key, double fallback = 0) {
   if (!j.is_object() || !j.contains(key) || !j[key].is_number()) return fallback;
   return j[key].get<double>();
+}
+
+// j[key] without a copy: a static empty object (or array, or null) when j is not an object or
+// does not hold the key with that type.
+const Json& Object(const Json& j, const std::string& key) {
+  static const Json kEmpty = Json::object();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_object() ? *it : kEmpty;
+}
+const Json& Array(const Json& j, const std::string& key) {
+  static const Json kEmpty = Json::array();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_array() ? *it : kEmpty;
+}
+const Json& Member(const Json& j, const std::string& key) {
+  static const Json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it != j.end() ? *it : kNull;
 }
 
 // JSON has no infinity: unbounded ends are null.
@@ -120,11 +143,16 @@ struct MeanAcc {
   }
 };
 
-// Accumulators of a rate over iterations, for the over-dispersion guard (statistics.md 3.3):
-// the last cumulative (n, e), s1 = sum_k e_k^2 / n_k over the per-iteration increments, and k,
-// the number of iterations with requests.
+// Accumulators of a rate over iterations, for the batch-level test and the over-dispersion
+// guard (statistics.md 3.3): the last cumulative (n, e), s1 = sum_k e_k^2 / n_k over the
+// per-iteration increments, k, the number of iterations with requests, the increments
+// themselves (bn, be; kept only while a claim still needs the batch test), and which one-sided
+// tests have ever crossed their threshold (sticky; they survive a counter reset).
 struct RateAcc {
   double n = 0, e = 0, s1 = 0, k = 0;
+  std::vector<RateBatch> batches;
+  BatchSums sums;
+  Json crossed = Json::object();
 
   static RateAcc From(const Json& j) {
     RateAcc a;
@@ -132,13 +160,63 @@ struct RateAcc {
     a.e = Num(j, "e");
     a.s1 = Num(j, "s1");
     a.k = Num(j, "k");
+    if (j.is_object() && j.contains("crossed") && j["crossed"].is_object()) {
+      a.crossed = j["crossed"];
+    }
+    // The batches as "n:e,n:e,..." and their running sums as "v,v,...": strings, because the
+    // list can be long and the state is copied every iteration (one allocation, not one per
+    // number). Malformed entries are dropped; sums that do not parse are recomputed.
+    if (j.is_object() && j.contains("batches") && j["batches"].is_string()) {
+      const std::string& text = j["batches"].get_ref<const std::string&>();
+      const char* p = text.data();
+      const char* end = p + text.size();
+      while (p < end) {
+        RateBatch b;
+        const auto r1 = std::from_chars(p, end, b.n);
+        const char* next = std::find(p, end, ',');
+        if (r1.ec == std::errc() && r1.ptr < end && *r1.ptr == ':') {
+          const auto r2 = std::from_chars(r1.ptr + 1, end, b.e);
+          if (r2.ec == std::errc() && r2.ptr == next) a.batches.push_back(b);
+        }
+        p = next == end ? end : next + 1;
+      }
+      bool sums_ok = false;
+      if (j.contains("sums") && j["sums"].is_string()) {
+        const std::string& sums = j["sums"].get_ref<const std::string&>();
+        const char* q = sums.data();
+        const char* sums_end = q + sums.size();
+        size_t i = 0;
+        for (; i < BatchSums::kValues && q < sums_end; ++i) {
+          const auto r = std::from_chars(q, sums_end, a.sums.values[i]);
+          if (r.ec != std::errc() || (r.ptr < sums_end && *r.ptr != ',')) break;
+          q = r.ptr + 1;
+        }
+        sums_ok = i == BatchSums::kValues && q >= sums_end;
+      }
+      if (!sums_ok) a.sums = BatchSums::Of(a.batches);
+    }
     return a;
   }
-  Json ToJson() const { return Json{{"n", n}, {"e", e}, {"s1", s1}, {"k", k}}; }
+  Json ToJson(bool keep_batches) const {
+    Json j = {{"n", n}, {"e", e}, {"s1", s1}, {"k", k}};
+    if (!crossed.empty()) j["crossed"] = crossed;
+    if (keep_batches) {
+      std::string text;
+      for (const RateBatch& b : batches) {
+        if (!text.empty()) text += ',';
+        text += StrCat(b.n, ":", b.e);
+      }
+      j["batches"] = std::move(text);
+      j["sums"] = StrJoin(sums.values, ",");
+    }
+    return j;
+  }
   // Takes the new cumulative (n, e); a counter reset restarts the accumulators.
   void Add(double count, double errors) {
     if (count < n || errors < e) {
+      Json keep = std::move(crossed);
       *this = RateAcc{};
+      crossed = std::move(keep);
       n = count;
       e = errors;
       return;
@@ -148,9 +226,16 @@ struct RateAcc {
     if (dn > 0) {
       s1 += de * de / dn;
       k += 1;
+      batches.push_back({dn, de});
+      sums.Add(batches.back());
     }
     n = count;
     e = errors;
+  }
+  // Records that the test `key` crosses now; returns whether it ever has.
+  bool Crossed(const std::string& key, bool now) {
+    if (now) crossed[key] = true;
+    return crossed.value(key, false);
   }
   // Pearson dispersion of the per-iteration error counts around the pooled rate:
   // phi = sum_k (e_k - n_k p)^2 / (n_k p (1 - p)) / (K - 1); from three iterations on.
@@ -207,8 +292,17 @@ struct Context {
   double alpha;  // per objective and version
 };
 
+// Rates (statistics.md 3.3). Each one-sided claim ("p < L", "p > L") is certified by the exact
+// per-request beta-binomial e-process. strength.burstyErrors names the claims that must also be
+// certified by the batch-level quasi-binomial e-process across iterations (batch_rate.h),
+// each test's crossing sticky: the exact test's guarantee holds for independent requests, the
+// batch test's whatever the dispersion, so such a verdict keeps alpha under either. By default
+// (promotion) that is the SATISFIES claim, which can promote; VIOLATES claims, and every claim
+// with burstyErrors: none, rest on the exact test, whose counts the over-dispersion guard
+// deflates to n/phi when the iterations show bursts (a heuristic).
 Assessment AssessRate(const Evidence& ev, std::optional<double> up, std::optional<double> lo,
                       const Json& prev_acc, const Context& cx) {
+  using Bursts = api::Strength::Bursts;
   Assessment a;
   if (!ev.count) {
     a.note = "a rate needs the number of requests behind it (set sampleSize on the metric)";
@@ -220,21 +314,26 @@ Assessment AssessRate(const Evidence& ev, std::optional<double> up, std::optiona
         StrCat("value ", value, " is not a rate in [0, 1] (name the method in strength.methods)");
     return a;
   }
-  int64_t n = std::llround(std::max(0.0, *ev.count));
-  int64_t e = std::clamp<int64_t>(std::llround(value * static_cast<double>(n)), 0, n);
-  // Over-dispersion guard: bursts or retries make errors depend on each other; the test then
-  // sees n/phi independent requests' worth of evidence (a documented heuristic).
-  RateAcc acc = RateAcc::From(prev_acc.is_object() ? prev_acc : Json::object());
+  const int64_t n = std::llround(std::max(0.0, *ev.count));
+  const int64_t e = std::clamp<int64_t>(std::llround(value * static_cast<double>(n)), 0, n);
+  RateAcc acc = RateAcc::From(prev_acc);
   acc.Add(static_cast<double>(n), static_cast<double>(e));
-  a.acc = acc.ToJson();
-  if (const std::optional<double> phi = acc.Dispersion(); phi && OverDispersed(*phi, acc.k)) {
-    n = std::llround(static_cast<double>(n) / *phi);
-    e = std::clamp<int64_t>(std::llround(static_cast<double>(e) / *phi), 0, n);
-    a.note = StrCat("over-dispersed errors (phi ", std::round(*phi * 10) / 10, "): tested as ", n,
-                    " independent requests");
+  // Bursts or retries make errors depend on each other: the guarded tests and the confidence
+  // bounds (which steer traffic) see n/phi independent requests.
+  int64_t dn = n, de = e;
+  const std::optional<double> phi = acc.Dispersion();
+  if (phi && OverDispersed(*phi, acc.k)) {
+    dn = std::llround(static_cast<double>(n) / *phi);
+    de = std::clamp<int64_t>(std::llround(static_cast<double>(e) / *phi), 0, dn);
+    a.note = StrCat("over-dispersed errors (phi ", std::round(*phi * 10) / 10, "): ",
+                    cx.strength.bursty_errors == Bursts::kNone
+                        ? StrCat("tested as ", dn, " independent requests")
+                        : std::string("certified only with the batch-level test"));
   }
-  a.n = static_cast<double>(n);
-  if (n == 0) {
+  // The evidence behind the verdict: the deflated count when every claim rests on it.
+  a.n = static_cast<double>(cx.strength.bursty_errors == Bursts::kNone ? dn : n);
+  if (dn == 0) {
+    a.acc = acc.ToJson(cx.strength.bursty_errors != Bursts::kNone);
     a.note = "no observations yet";
     a.lower = 0;
     a.upper = 1;
@@ -245,9 +344,30 @@ Assessment AssessRate(const Evidence& ev, std::optional<double> up, std::optiona
   const double centre = up ? *up : lo ? *lo : 0.5;
   const BetaPrior prior =
       CenteredPrior(std::clamp(centre, 1e-6, 1 - 1e-6), cx.strength.concentration);
-  const RateInterval ci = RateConfidenceInterval(e, n, cx.alpha, prior);
+  const RateInterval ci = RateConfidenceInterval(de, dn, cx.alpha, prior);
   a.lower = ci.lower;
   a.upper = ci.upper;
+  bool waiting = false;        // the exact test has certified a claim the batch test has not yet
+  bool batch_pending = false;  // some claim still needs the batch test: keep the batches
+  // One claim about p against p0; `promotes`: its certification is a SATISFIES verdict.
+  auto certified = [&](const char* key, double p0, RateSide side, bool promotes) {
+    const bool batch = cx.strength.bursty_errors == Bursts::kAll ||
+                       (promotes && cx.strength.bursty_errors == Bursts::kPromotion);
+    const int64_t tn = batch ? n : dn, te = batch ? e : de;
+    const BetaPrior p = CenteredPrior(p0, cx.strength.concentration);
+    const double exact = side == RateSide::kBelow ? LogEvidenceSatisfies(te, tn, p0, p)
+                                                  : LogEvidenceViolates(te, tn, p0, p);
+    if (!batch) return exact >= thr;
+    const bool x = acc.Crossed(StrCat(key, "/exact"), exact >= thr);
+    const double tau = std::sqrt(p0 * (1 - p0) / (cx.strength.concentration + 1));
+    const std::string batch_key = StrCat(key, "/batch");
+    const bool b =
+        acc.Crossed(batch_key, acc.Crossed(batch_key, false) ||
+                                   BatchEvidenceReaches(acc.sums, acc.batches, p0, side, tau, thr));
+    batch_pending = batch_pending || !b;
+    waiting = waiting || (x && !b);
+    return x && b;
+  };
   bool sat = true, viol = false;
   if (up) {
     if (*up >= 1) {
@@ -256,9 +376,8 @@ Assessment AssessRate(const Evidence& ev, std::optional<double> up, std::optiona
       viol = e > 0;
       sat = false;
     } else {
-      const BetaPrior p = CenteredPrior(*up, cx.strength.concentration);
-      sat = LogEvidenceSatisfies(e, n, *up, p) >= thr;
-      viol = LogEvidenceViolates(e, n, *up, p) >= thr;
+      sat = certified("upper<", *up, RateSide::kBelow, true);
+      viol = certified("upper>", *up, RateSide::kAbove, false);
       a.gamma = std::max(0.0, (ci.upper - *up) / *up);
     }
   }
@@ -269,12 +388,18 @@ Assessment AssessRate(const Evidence& ev, std::optional<double> up, std::optiona
       viol = viol || e < n;
       sat = false;
     } else {
-      const BetaPrior p = CenteredPrior(*lo, cx.strength.concentration);
-      sat = sat && LogEvidenceViolates(e, n, *lo, p) >= thr;  // certifies p > lo
-      viol = viol || LogEvidenceSatisfies(e, n, *lo, p) >= thr;
+      const bool above = certified("lower>", *lo, RateSide::kAbove, true);
+      const bool below = certified("lower<", *lo, RateSide::kBelow, false);
+      sat = sat && above;
+      viol = viol || below;
     }
   }
   a.verdict = viol ? V::kViolates : sat ? V::kSatisfies : V::kUndecided;
+  if (waiting && a.verdict == V::kUndecided && a.note.empty()) {
+    a.note = StrCat("certified per request; waiting for the batch-level test (", acc.k,
+                    " iterations so far)");
+  }
+  a.acc = acc.ToJson(batch_pending);
   return a;
 }
 
@@ -534,6 +659,30 @@ constexpr int kSrmKeep = 24;  // iterations of splits kept
 constexpr double kSrmAlpha = 0.001;
 constexpr double kSrmFloor = 0.002;
 
+// Standard normal draws, both of each Box-Muller pair used.
+class NormalPairs {
+ public:
+  explicit NormalPairs(Random& random) : random_(random) {}
+  double Next() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    double u1 = random_.Uniform();
+    const double u2 = random_.Uniform();
+    if (u1 <= 0) u1 = std::numeric_limits<double>::min();
+    const double r = std::sqrt(-2 * std::log(u1)), angle = 2 * std::numbers::pi * u2;
+    spare_ = r * std::sin(angle);
+    has_spare_ = true;
+    return r * std::cos(angle);
+  }
+
+ private:
+  Random& random_;
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+
 class Analysis {
  public:
   Analysis(const AnalyticsInput& in, Random& random)
@@ -541,12 +690,9 @@ class Analysis {
         e_(in.experiment),
         random_(random),
         versions_(api::VersionNames(e_.spec)),
-        strength_(ParseStrengthQuietly(e_)) {
-    if (e_.status.analysis && e_.status.analysis->extra.contains(kSequentialStateKey)) {
-      prev_ = e_.status.analysis->extra[kSequentialStateKey];
-    }
-    if (!prev_.is_object()) prev_ = Json::object();
-  }
+        strength_(ParseStrengthQuietly(e_)),
+        prev_(e_.status.analysis ? Object(e_.status.analysis->extra, kSequentialStateKey)
+                                 : Object(Json(), "")) {}
 
   AnalyticsOutput Run() {
     iteration_ = static_cast<int>(Num(prev_, "iteration")) + 1;
@@ -590,7 +736,7 @@ class Analysis {
   // versions). Once certified the mismatch is sticky: routing does not follow the weights, and
   // every decision is paused. Returns the mismatch message, or "".
   std::string SampleRatio() {
-    const Json prev = prev_.value("srm", Json::object());
+    const Json& prev = Object(prev_, "srm");
     if (prev.contains("mismatch")) {
       state_["srm"] = prev;
       return prev["mismatch"].get<std::string>();
@@ -728,7 +874,7 @@ class Analysis {
     alpha_objective_ = strength_.alpha / static_cast<double>(j * Candidates());
     state_["alphaObjective"] = alpha_objective_;
     Json objs = Json::array();
-    const Json prev_objs = prev_.value("objectives", Json::array());
+    const Json& prev_objs = Array(prev_, "objectives");
     Messages msgs;
     for (const auto& v : versions_) {
       out_.version_assessments.data[v] = std::vector<bool>(objectives.size(), false);
@@ -744,13 +890,13 @@ class Analysis {
       Json o = {{"metric", obj.metric}, {"method", MethodName(method)}};
       if (obj.upper_limit) o["upperLimit"] = obj.upper_limit->ToDouble();
       if (obj.lower_limit) o["lowerLimit"] = obj.lower_limit->ToDouble();
-      const Json prev_o = i < prev_objs.size() && prev_objs[i].is_object() &&
-                                  prev_objs[i].value("metric", std::string()) == obj.metric
-                              ? prev_objs[i].value("versions", Json::object())
-                              : Json::object();
+      const Json& prev_o = i < prev_objs.size() && prev_objs[i].is_object() &&
+                                   prev_objs[i].value("metric", std::string()) == obj.metric
+                               ? Object(prev_objs[i], "versions")
+                               : Object(Json(), "");
       Json per_version = Json::object();
       for (const auto& v : versions_) {
-        const Json prev_v = prev_o.value(v, Json::object());
+        const Json& prev_v = Object(prev_o, v);
         const V sticky = ParseVerdict(prev_v.value("verdict", Json()));
         const bool was_sticky = prev_v.value("sticky", true);
         std::optional<Evidence> ev = Lookup(in_, obj.metric, v);
@@ -775,10 +921,10 @@ class Analysis {
           if (obj.lower_limit) lo = obj.lower_limit->ToDouble();
           switch (method.kind) {
             case TestMethod::kRate:
-              a = AssessRate(*ev, up, lo, prev_v.value("acc", Json(nullptr)), cx);
+              a = AssessRate(*ev, up, lo, Member(prev_v, "acc"), cx);
               break;
             case TestMethod::kMean:
-              a = AssessMean(*ev, up, lo, prev_v.value("acc", Json(nullptr)), cx);
+              a = AssessMean(*ev, up, lo, Member(prev_v, "acc"), cx);
               break;
             case TestMethod::kQuantile:
               a = AssessQuantileObjective(*ev, method.quantile, up, lo, cx);
@@ -957,7 +1103,7 @@ class Analysis {
                                         const Json& prev_arms, Json* arms_state) {
     std::map<std::string, RewardArm> arms;
     for (const auto& v : versions_) {
-      const Json prev = prev_arms.value(v, Json::object());
+      const Json& prev = Object(prev_arms, v);
       MeanAcc acc = MeanAcc::From(prev);
       RewardArm arm;
       arm.s2 = Num(prev, "s2", -1);
@@ -1077,13 +1223,13 @@ class Analysis {
         m != strength_.methods.end()
             ? m->second
             : api::InferTestMethod(reward.metric, MetricObject(e_, reward.metric));
-    const Json prev_r = prev_.value("reward", Json::object());
+    const Json& prev_r = Object(prev_, "reward");
     Json arms_state = Json::object();
-    arms_ = Arms(reward, method, prev_r.value("arms", Json::object()), &arms_state);
+    arms_ = Arms(reward, method, Object(prev_r, "arms"), &arms_state);
     const size_t npairs = versions_.size() * (versions_.size() - 1) / 2;
     const double alpha = strength_.alpha / static_cast<double>(std::max<size_t>(1, npairs));
     const double log_inv = std::log(1.0 / alpha);
-    const Json prev_pairs = prev_r.value("pairs", Json::object());
+    const Json& prev_pairs = Object(prev_r, "pairs");
     Json pairs_state = Json::object();
     std::vector<Pair> pairs;
     for (size_t i = 0; i < versions_.size(); ++i) {
@@ -1091,7 +1237,7 @@ class Analysis {
         const std::string& a = versions_[i];
         const std::string& b = versions_[j];
         const std::string key = StrCat(a, " - ", b);
-        Json st = prev_pairs.value(key, Json::object());
+        const Json& st = Object(prev_pairs, key);
         double info = Num(st, "info"), wsum = Num(st, "wsum"), rho = Num(st, "rho");
         double na = Num(st, "na"), sa = Num(st, "sa"), nb = Num(st, "nb"), sb = Num(st, "sb");
         double batches = Num(st, "batches");
@@ -1172,25 +1318,32 @@ class Analysis {
       }
       if (known > 0) known_mean /= known;
       const double unknown_sd = known_sd > 0 ? 10 * known_sd : 1;
+      // Each live version's sampling distribution, looked up once (not per draw).
+      std::vector<double> means, sds;
+      for (const auto& v : live) {
+        const RewardArm& r = arms_[v];
+        means.push_back(r.known ? r.value : known_mean);
+        sds.push_back(r.known ? std::sqrt(r.s2 / r.n) : unknown_sd);
+      }
+      std::vector<double> credits(live.size(), 0);
+      NormalPairs normal(random_);
       for (int d = 0; d < kThompsonDraws; ++d) {
-        std::string first, second;
+        int first = -1, second = -1;
         double best = -kInf, next = -kInf;
-        for (const auto& v : live) {
-          const RewardArm& r = arms_[v];
-          const double mean = r.known ? r.value : known_mean;
-          const double sd = r.known ? std::sqrt(r.s2 / r.n) : unknown_sd;
-          double x = mean + sd * StandardNormal(random_);
+        for (size_t i = 0; i < live.size(); ++i) {
+          double x = means[i] + sds[i] * normal.Next();
           if (!high_is_better) x = -x;
           if (x > best) {
             second = first, next = best;
-            first = v, best = x;
+            first = static_cast<int>(i), best = x;
           } else if (x > next) {
-            second = v, next = x;
+            second = static_cast<int>(i), next = x;
           }
         }
-        credit[first] += second.empty() ? 1.0 : 0.5;
-        if (!second.empty()) credit[second] += 0.5;
+        credits[first] += second < 0 ? 1.0 : 0.5;
+        if (second >= 0) credits[second] += 0.5;
       }
+      for (size_t i = 0; i < live.size(); ++i) credit[live[i]] = credits[i];
       for (size_t i = 0; i < versions_.size(); ++i) {
         if (std::find(live.begin(), live.end(), versions_[i]) == live.end()) continue;
         mix[i] = 100.0 * (kExplore / static_cast<double>(live.size()) +
@@ -1215,7 +1368,7 @@ class Analysis {
   Random& random_;
   const std::vector<std::string> versions_;
   const api::Strength strength_;
-  Json prev_;
+  const Json& prev_;  // the previous iteration's state, in the experiment's status
   Json state_ = Json::object();
   AnalyticsOutput out_;
   int iteration_ = 0;

@@ -152,6 +152,20 @@ Strength ParseStrength(const Json& st, std::vector<FieldError>* errors) {
   }
   Bool(st, "stopEarly", &out.stop_early, errors);
   Bool(st, "sampleRatioCheck", &out.sample_ratio_check, errors);
+  if (st.contains("burstyErrors")) {
+    const Json& b = st["burstyErrors"];
+    if (b == "promotion") {
+      out.bursty_errors = Strength::Bursts::kPromotion;
+    } else if (b == "all" || b == true) {
+      out.bursty_errors = Strength::Bursts::kAll;
+    } else if (b == "none" || b == false) {
+      out.bursty_errors = Strength::Bursts::kNone;
+    } else {
+      errors->push_back({StrCat(kBase, "burstyErrors"),
+                         StrCat("Unsupported value: ", b.dump(),
+                                ": supported values: \"promotion\", \"all\", \"none\"")});
+    }
+  }
   if (st.contains("strict")) {
     Bool(st, "strict", &out.strict, errors);
     if (out.strict && !out.max_latency) {

@@ -21,6 +21,10 @@
 //     sampleRatioCheck: true    # pause decisions when the versions' request shares certainly
 //                               # disagree with the weights (routing broken); turn off when
 //                               # sticky keys or header rules route requests, not weights
+//     burstyErrors: promotion   # which rate verdicts also need the batch-level test across
+//                               # iterations, valid when errors come in bursts: promotion
+//                               # (SATISFIES, the default) | all (VIOLATES too) | none
+//                               # (requests fail independently; fastest)
 //
 // Only these keys have a meaning; anything else in `strength` is kept and ignored, as the
 // original did. Pure; thread-safe.
@@ -57,6 +61,8 @@ struct Strength {
   std::optional<double> max_latency;
   bool strict = false;
   bool sample_ratio_check = true;
+  // Which rate verdicts need the batch-level (quasi-binomial) test too.
+  enum class Bursts { kNone, kPromotion, kAll } bursty_errors = Bursts::kPromotion;
   std::map<std::string, TestMethod> methods;  // metric reference -> method
 };
 

@@ -790,16 +790,26 @@ std::string SequentialCanary() {
 TEST(EngineTest, SequentialEngineEndsEarlyWhenTheCandidateIsCertified) {
   World w;
   int iteration = 0;
-  w.value = [&](const std::string& metric, const std::string&) -> std::optional<double> {
-    if (metric == "request-count") return 1000.0 * iteration;
+  std::map<std::string, double> requests;  // 10,000 per iteration, split by the weights
+  w.value = [&](const std::string& metric, const std::string& v) -> std::optional<double> {
+    if (metric == "request-count") return requests[v];
     if (metric == "mean-latency") return 20.0;
     return 0.0;  // error-rate
   };
   SequenceRandom rnd({0.5});
-  Experiment e = ToRunning(w, SequentialCanary(), rnd);
-  iteration = 1;
-  StepResult r = w.Reconcile(&e, kT0, rnd);
-  ASSERT_FALSE(w.records.empty());
+  Experiment e =
+      ToRunning(w, With(SequentialCanary(), "iterationsPerLoop: 3", "iterationsPerLoop: 10"), rnd);
+  // Error-free iterations: certified once the batch-level test (burstyErrors:
+  // promotion) agrees with the per-request one, after a few iterations; then finished at once.
+  StepResult r;
+  for (iteration = 1; iteration <= 8; ++iteration) {
+    for (const auto& [v, weight] : w.weights) requests[v] += 100.0 * weight;
+    r = w.Reconcile(&e, kT0 + absl::Hours(iteration - 1), rnd);
+    ASSERT_FALSE(w.records.empty());
+    if (w.records.back()["why"].get<std::string>().rfind("certified", 0) == 0) break;
+  }
+  EXPECT_GE(iteration, 2);  // one iteration says nothing about bursts
+  EXPECT_LE(iteration, 6);
   EXPECT_EQ(w.records.back()["engine"], "sequential");
   EXPECT_EQ(w.records.back()["why"], "certified: canary satisfies all objectives");
   EXPECT_EQ(w.records.back()["decision"], "shift traffic, then promote");
@@ -807,8 +817,8 @@ TEST(EngineTest, SequentialEngineEndsEarlyWhenTheCandidateIsCertified) {
   EXPECT_EQ(e.status.analysis->version_assessments->provenance, "iter8/sequential");
   EXPECT_EQ(e.status.version_recommended_for_promotion, "canary");
   EXPECT_EQ(r.requeue_after, absl::ZeroDuration());  // finish now, not after the interval
-  w.RunToCompletion(&e, kT0, rnd);
-  EXPECT_EQ(e.status.completed_iterations, 1);
+  w.RunToCompletion(&e, kT0 + absl::Hours(iteration), rnd);
+  EXPECT_EQ(e.status.completed_iterations, iteration);
   EXPECT_EQ(ExperimentOutcome(e), Outcome::kPromoted);
 }
 
