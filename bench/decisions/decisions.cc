@@ -4,6 +4,7 @@
 //
 //   build/release/bench/decisions [--grid reduced|full] [--runs N] [--threads N]
 //                                 [--csv FILE] [--markdown FILE] [--exact] [--scenarios G1,H0]
+//                                 [--bursty promotion|all|none]   (strength.burstyErrors)
 //
 // Simulation: per version, Poisson arrivals at rate x weight, Bernoulli errors, lognormal
 // latencies (sigma_log 0.6) counted into Prometheus' default buckets (5 ms ... 10 s, +Inf), a
@@ -536,6 +537,13 @@ struct Cell {
   double interval;
 };
 
+// strength.burstyErrors for the sequential engine (--bursty; empty: the engine's default).
+std::string g_bursty;
+std::string SequentialStrength() {
+  return StrCat("    strength: {engine: sequential, alpha: 0.05",
+                g_bursty.empty() ? "" : ", burstyErrors: " + g_bursty, "}\n");
+}
+
 std::unique_ptr<Rule> MakeRule(const Cell& c, uint64_t seed) {
   const int horizon_iterations = static_cast<int>(kHorizonS / c.interval);
   if (c.rule == "classic" || c.rule == "classic+rb") {
@@ -547,7 +555,7 @@ std::unique_ptr<Rule> MakeRule(const Cell& c, uint64_t seed) {
                                         15, seed, c.scenario->ab, rb);
   }
   if (c.rule == "sequential") {
-    const std::string strength = "    strength: {engine: sequential, alpha: 0.05}\n";
+    const std::string strength = SequentialStrength();
     api::Experiment e =
         Build(c.scenario->ab ? ABSpec(strength)
                              : CanarySpec(strength, false, "20", c.scenario->p95_limit));
@@ -675,7 +683,7 @@ RunResult RunABN(const Cell& c, uint64_t seed) {
   const std::string spec = StrCat(
       "spec:\n  target: t\n  strategy: {testingPattern: A/B/N, weights: "
       "{maxCandidateWeightIncrement: 20}}\n  criteria:\n",
-      sequential ? "    strength: {engine: sequential, alpha: 0.05}\n" : "",
+      sequential ? SequentialStrength() : "",
       "    rewards: [{metric: conversion-rate, preferredDirection: High}]\n", objectives,
       "  versionInfo:\n    baseline: {name: base}\n    candidates: [{name: ", names[1],
       "}, {name: ", names[2], "}, {name: ", names[3], "}]\n");
@@ -831,9 +839,16 @@ int Main(int argc, char** argv) {
       only = next();
     } else if (a == "--exact") {
       g_reading = {0, 0};
+    } else if (a == "--bursty") {
+      g_bursty = next();
+      if (g_bursty != "promotion" && g_bursty != "all" && g_bursty != "none") {
+        std::cerr << "decisions: --bursty must be promotion, all or none, not " << g_bursty << "\n";
+        return 2;
+      }
     } else {
-      std::cerr << "usage: decisions [--grid reduced|full] [--runs N] [--threads N] [--csv F] "
-                   "[--markdown F] [--exact] [--scenarios G1,B2,...]\n";
+      std::cerr
+          << "usage: decisions [--grid reduced|full] [--runs N] [--threads N] [--csv F] "
+             "[--markdown F] [--exact] [--bursty promotion|all|none] [--scenarios G1,B2,...]\n";
       return 2;
     }
   }
