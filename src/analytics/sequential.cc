@@ -146,8 +146,9 @@ struct MeanAcc {
 // Accumulators of a rate over iterations, for the batch-level test and the over-dispersion
 // guard (statistics.md 3.3): the last cumulative (n, e), s1 = sum_k e_k^2 / n_k over the
 // per-iteration increments, k, the number of iterations with requests, the increments
-// themselves (bn, be; kept only while a claim still needs the batch test), and which one-sided
-// tests have ever crossed their threshold (sticky; they survive a counter reset).
+// themselves and their running sums (kept only while a claim still needs the batch test; at most
+// one entry per iteration of the experiment), and which one-sided tests have ever crossed their
+// threshold (sticky; they survive a counter reset).
 struct RateAcc {
   double n = 0, e = 0, s1 = 0, k = 0;
   std::vector<RateBatch> batches;
@@ -294,7 +295,7 @@ struct Context {
 
 // Rates (statistics.md 3.3). Each one-sided claim ("p < L", "p > L") is certified by the exact
 // per-request beta-binomial e-process. strength.burstyErrors names the claims that must also be
-// certified by the batch-level quasi-binomial e-process across iterations (batch_rate.h),
+// certified by the batch-level random-effects e-process across iterations (batch_rate.h),
 // each test's crossing sticky: the exact test's guarantee holds for independent requests, the
 // batch test's whatever the dispersion, so such a verdict keeps alpha under either. By default
 // (promotion) that is the SATISFIES claim, which can promote; VIOLATES claims, and every claim

@@ -61,7 +61,7 @@ struct Strength {
   std::optional<double> max_latency;
   bool strict = false;
   bool sample_ratio_check = true;
-  // Which rate verdicts need the batch-level (quasi-binomial) test too.
+  // Which rate verdicts need the batch-level (random-effects, batch_rate.h) test too.
   enum class Bursts { kNone, kPromotion, kAll } bursty_errors = Bursts::kPromotion;
   std::map<std::string, TestMethod> methods;  // metric reference -> method
 };
