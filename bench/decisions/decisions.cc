@@ -76,6 +76,7 @@ struct Truth {
   double dispersion = 0;      // > 0: the error rate of each 5 s step ~ Beta with this concentration
   double routed = 1;          // the share of its weight's traffic the candidate really receives
   bool with_latency = false;  // A/B(/n) versions that also have latencies (X0)
+  double latency_bursts = 0;  // > 0: each 5 s step's median is multiplied by e^N(0, this^2)
   double Mean() const {
     return (1 - tail_share) * median_ms * std::exp(kSigmaLog * kSigmaLog / 2) +
            tail_share * tail_median_ms * std::exp(tail_sigma * tail_sigma / 2);
@@ -139,6 +140,11 @@ std::vector<Scenario> Scenarios() {
       // objectives (error rate, mean latency, p95) and an identical conversion rate (RunABN).
       // Any certified verdict on a candidate's error rate is false, and so is any winner.
       {"X0", {0.010, 300, 0.05}, true, "either", 2},
+      // Latency in bursts at the p95 limit: each 5 s step's median is multiplied by
+      // e^N(0, 0.3^2); with median 331.7 ms the share above 1000 ms is exactly 5 % on average
+      // (ln X = ln m + sigma Z over both normals: 1 - Phi((ln 1000 - ln m) / sqrt(0.36 + 0.09)))
+      // and the mean 415 ms is within its limit. Either verdict on p95 is false.
+      {"L0", {0.005, 331.7, 0, 0, 0, 1.0, 0, 0, 0, 1, false, 0.3}, false, "either"},
   };
 }
 
@@ -195,6 +201,10 @@ void Generate(const Truth& truth, double rate, double seconds, std::mt19937_64& 
     const double f = 1 + t.drift * now / 3600;
     t.median_ms *= f;
     t.tail_median_ms *= f;
+  }
+  if (t.latency_bursts > 0) {  // slow and fast periods
+    std::normal_distribution<double> burst(0, t.latency_bursts);
+    t.median_ms *= std::exp(burst(rng));
   }
   c->n += n;
   double error_rate = t.error_rate;

@@ -32,11 +32,14 @@ QuantileAssessment AssessQuantile(const std::vector<double>& bounds,
   }
   out.exact = below >= 0 && bounds[below] == objective.limit;
   // No bound <= X: P(> X) >= P(> 0) is all we know; only a violation can be certified.
+  out.requests = n;
   if (below >= 0) {
-    out.log_e_satisfies = LogEvidenceSatisfies(above(below), n, exceed_limit, prior);
+    out.exceed_below = above(below);
+    out.log_e_satisfies = LogEvidenceSatisfies(out.exceed_below, n, exceed_limit, prior);
   }
   if (at_or_above >= 0 && !std::isinf(bounds[at_or_above])) {
-    out.log_e_violates = LogEvidenceViolates(above(at_or_above), n, exceed_limit, prior);
+    out.exceed_above = above(at_or_above);
+    out.log_e_violates = LogEvidenceViolates(out.exceed_above, n, exceed_limit, prior);
   }
   if (out.log_e_satisfies >= threshold) {
     out.verdict = Verdict::kSatisfies;

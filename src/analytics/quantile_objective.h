@@ -15,6 +15,7 @@
 // Pure; thread-safe. Stickiness of verdicts over iterations is the caller's state.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 namespace iter8::analytics {
@@ -31,6 +32,9 @@ struct QuantileAssessment {
   bool exact = false;          // X is a bucket bound
   double log_e_satisfies = 0;  // evidence at b-
   double log_e_violates = 0;   // evidence at b+
+  int64_t requests = 0;        // N
+  int64_t exceed_below = -1;   // requests above b- (-1: no bound <= X)
+  int64_t exceed_above = -1;   // requests above b+ (-1: no finite bound >= X)
 };
 
 // `upper_bounds` ascending (the last may be +Inf), `cumulative` the counts <= each bound; the

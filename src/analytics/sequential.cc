@@ -293,6 +293,47 @@ struct Context {
   double alpha;  // per objective and version
 };
 
+// One one-sided claim about a rate p against p0 ("p < p0": kBelow, "p > p0": kAbove) from the
+// cumulative counts (n, e) that `acc` accumulates. With `batch` it must be certified by the exact
+// per-request test and by the batch-level test on acc's batches (batch_rate.h), each crossing
+// sticky in acc under `key`: the exact test's guarantee holds for independent requests, the batch
+// test's whatever the bursts, so the claim keeps alpha under either. Without, the exact test
+// alone decides, on counts deflated to n/phi when the iterations show bursts (the guard, a
+// heuristic).
+struct Gate {
+  bool certified = false;
+  bool waiting = false;  // the exact test has crossed, the batch test not yet
+  bool pending = false;  // the batch test has not crossed: keep the batches
+};
+Gate CertifyClaim(RateAcc& acc, const std::string& key, int64_t n, int64_t e, double p0,
+                  RateSide side, bool batch, double concentration, double threshold) {
+  if (!batch) {
+    if (const std::optional<double> phi = acc.Dispersion(); phi && OverDispersed(*phi, acc.k)) {
+      n = std::llround(static_cast<double>(n) / *phi);
+      e = std::clamp<int64_t>(std::llround(static_cast<double>(e) / *phi), 0, n);
+    }
+  }
+  const BetaPrior prior = CenteredPrior(p0, concentration);
+  const bool exact_now =
+      (side == RateSide::kBelow ? LogEvidenceSatisfies(e, n, p0, prior)
+                                : LogEvidenceViolates(e, n, p0, prior)) >= threshold;
+  if (!batch) return {exact_now, false, false};
+  const bool x = acc.Crossed(StrCat(key, "/exact"), exact_now);
+  const std::string batch_key = StrCat(key, "/batch");
+  const double tau = std::sqrt(p0 * (1 - p0) / (concentration + 1));
+  const bool b = acc.Crossed(
+      batch_key, acc.Crossed(batch_key, false) ||
+                     BatchEvidenceReaches(acc.sums, acc.batches, p0, side, tau, threshold));
+  return {x && b, x && !b, !b};
+}
+
+// Whether strength.burstyErrors asks the batch-level test for a claim; `promotes`: its
+// certification is a SATISFIES verdict.
+bool NeedsBatchTest(api::Strength::Bursts bursts, bool promotes) {
+  return bursts == api::Strength::Bursts::kAll ||
+         (promotes && bursts == api::Strength::Bursts::kPromotion);
+}
+
 // Rates (statistics.md 3.3). Each one-sided claim ("p < L", "p > L") is certified by the exact
 // per-request beta-binomial e-process. strength.burstyErrors names the claims that must also be
 // certified by the batch-level random-effects e-process across iterations (batch_rate.h),
@@ -352,22 +393,12 @@ Assessment AssessRate(const Evidence& ev, std::optional<double> up, std::optiona
   bool batch_pending = false;  // some claim still needs the batch test: keep the batches
   // One claim about p against p0; `promotes`: its certification is a SATISFIES verdict.
   auto certified = [&](const char* key, double p0, RateSide side, bool promotes) {
-    const bool batch = cx.strength.bursty_errors == Bursts::kAll ||
-                       (promotes && cx.strength.bursty_errors == Bursts::kPromotion);
-    const int64_t tn = batch ? n : dn, te = batch ? e : de;
-    const BetaPrior p = CenteredPrior(p0, cx.strength.concentration);
-    const double exact = side == RateSide::kBelow ? LogEvidenceSatisfies(te, tn, p0, p)
-                                                  : LogEvidenceViolates(te, tn, p0, p);
-    if (!batch) return exact >= thr;
-    const bool x = acc.Crossed(StrCat(key, "/exact"), exact >= thr);
-    const double tau = std::sqrt(p0 * (1 - p0) / (cx.strength.concentration + 1));
-    const std::string batch_key = StrCat(key, "/batch");
-    const bool b =
-        acc.Crossed(batch_key, acc.Crossed(batch_key, false) ||
-                                   BatchEvidenceReaches(acc.sums, acc.batches, p0, side, tau, thr));
-    batch_pending = batch_pending || !b;
-    waiting = waiting || (x && !b);
-    return x && b;
+    const Gate g =
+        CertifyClaim(acc, key, n, e, p0, side, NeedsBatchTest(cx.strength.bursty_errors, promotes),
+                     cx.strength.concentration, thr);
+    batch_pending = batch_pending || g.pending;
+    waiting = waiting || g.waiting;
+    return g.certified;
   };
   bool sat = true, viol = false;
   if (up) {
@@ -517,8 +548,13 @@ Assessment AssessMean(const Evidence& ev, std::optional<double> up, std::optiona
   return a;
 }
 
+// Quantiles (statistics.md 3.5): the exceedance counts at the bucket bounds around the limit are
+// rates, so with strength.burstyErrors their claims are gated by the batch-level test as a rate's
+// are (latencies come in bursts too: a slow dependency, a GC pause); `prev_acc` keeps the
+// exceedance counts' accumulators at b- ("below") and b+ ("above").
 Assessment AssessQuantileObjective(const Evidence& ev, double q, std::optional<double> up,
-                                   std::optional<double> lo, const Context& cx) {
+                                   std::optional<double> lo, const Json& prev_acc,
+                                   const Context& cx) {
   Assessment a;
   if (!ev.buckets || ev.buckets->upper_bounds.empty()) {
     a.note = "a quantile objective needs the histogram buckets behind it; the backend gave none";
@@ -542,7 +578,31 @@ Assessment AssessQuantileObjective(const Evidence& ev, double q, std::optional<d
   a.verdict = qa.verdict == Verdict::kSatisfies  ? V::kSatisfies
               : qa.verdict == Verdict::kViolates ? V::kViolates
                                                  : V::kUndecided;
-  if (qa.verdict == Verdict::kResolutionLimited) {
+  // The claims on the exceedance counts: "share above b- < 1 - q" (SATISFIES) and "share above
+  // b+ > 1 - q" (VIOLATES), each accumulated across iterations for the guard and the batch test.
+  const double thr = std::log(1.0 / cx.alpha);
+  const double n_all = static_cast<double>(qa.requests);
+  bool waiting = false, sat = false, viol = false;
+  Json acc = Json::object();
+  auto claim = [&](const char* name, const char* key, int64_t exceed, RateSide side,
+                   bool promotes) {
+    RateAcc counts = RateAcc::From(Member(prev_acc, name));
+    counts.Add(n_all, static_cast<double>(exceed));
+    const Gate g = CertifyClaim(counts, key, qa.requests, exceed, 1 - q, side,
+                                NeedsBatchTest(cx.strength.bursty_errors, promotes),
+                                cx.strength.concentration, thr);
+    waiting = waiting || g.waiting;
+    acc[name] = counts.ToJson(g.pending);
+    return g.certified;
+  };
+  if (qa.exceed_below >= 0) sat = claim("below", "upper<", qa.exceed_below, RateSide::kBelow, true);
+  if (qa.exceed_above >= 0)
+    viol = claim("above", "upper>", qa.exceed_above, RateSide::kAbove, false);
+  a.verdict = sat ? V::kSatisfies : viol ? V::kViolates : V::kUndecided;
+  a.acc = std::move(acc);
+  if (waiting && a.verdict == V::kUndecided) {
+    a.note = "certified per request; waiting for the batch-level test";
+  } else if (qa.verdict == Verdict::kResolutionLimited) {
     a.note = StrCat("resolution-limited: the quantile lies in the bucket around ", *up,
                     "; add a bucket bound at the limit");
   } else if (!qa.exact && a.verdict == V::kUndecided) {
@@ -928,7 +988,7 @@ class Analysis {
               a = AssessMean(*ev, up, lo, Member(prev_v, "acc"), cx);
               break;
             case TestMethod::kQuantile:
-              a = AssessQuantileObjective(*ev, method.quantile, up, lo, cx);
+              a = AssessQuantileObjective(*ev, method.quantile, up, lo, Member(prev_v, "acc"), cx);
               break;
             case TestMethod::kCount:
               a = AssessCount(*ev, up, lo);

@@ -13,6 +13,9 @@
 //   count objectives     exact (counts only grow)
 //   A/B(/n) rewards      normal-mixture confidence sequences on inverse-variance weighted
 //                        per-iteration contrasts between every pair of versions
+//   bursts               rate and quantile claims named by strength.burstyErrors (by default
+//                        the SATISFIES ones) also need the batch-level test across iterations,
+//                        valid when errors or latencies come in bursts         batch_rate.h
 //
 // The error budget `alpha` (spec.criteria.strength) is split over objectives and candidates
 // (alpha / (J m)) for objective verdicts, and over pairs for reward contrasts.

@@ -21,8 +21,9 @@
 //     sampleRatioCheck: true    # pause decisions when the versions' request shares certainly
 //                               # disagree with the weights (routing broken); turn off when
 //                               # sticky keys or header rules route requests, not weights
-//     burstyErrors: promotion   # which rate verdicts also need the batch-level test across
-//                               # iterations, valid when errors come in bursts: promotion
+//     burstyErrors: promotion   # which rate and quantile verdicts also need the batch-level
+//                               # test across iterations, valid when errors or latencies come
+//                               # in bursts: promotion
 //                               # (SATISFIES, the default) | all (VIOLATES too) | none
 //                               # (requests fail independently; fastest)
 //
