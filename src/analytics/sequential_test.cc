@@ -262,17 +262,18 @@ Evidence Lognormal(double median, int n, std::mt19937_64& rng, bool mean_value,
   return ev;
 }
 
-// Adds b's observations to a (cumulative counters growing).
-void Accumulate(Evidence* a, const Evidence& b) {
-  if (!a->count) {
-    *a = b;
+// Adds a batch to cumulative evidence (value = mean of everything so far).
+void Accumulate(const Evidence& batch, Evidence* total) {
+  if (!total->buckets) {
+    *total = batch;
+    total->value = *batch.value;
     return;
   }
-  const double n = *a->count + *b.count;
-  a->value = (*a->value * *a->count + *b.value * *b.count) / n;
-  a->count = n;
-  for (size_t i = 0; i < a->buckets->cumulative.size(); ++i) {
-    a->buckets->cumulative[i] += b.buckets->cumulative[i];
+  const double n = *total->count + *batch.count;
+  total->value = (*total->value * *total->count + *batch.value * *batch.count) / n;
+  total->count = n;
+  for (size_t i = 0; i < total->buckets->cumulative.size(); ++i) {
+    total->buckets->cumulative[i] += batch.buckets->cumulative[i];
   }
 }
 
@@ -325,8 +326,8 @@ TEST(SequentialTest, QuantileClaimsWaitForTheBatchLevelTest) {
   AnalyticsOutput out;
   int k = 0;
   for (; k < 10; ++k) {
-    Accumulate(&cand, Lognormal(300, 4000, rng, true, bounds));
-    Accumulate(&base, Lognormal(300, 4000, rng, true, bounds));
+    Accumulate(Lognormal(300, 4000, rng, true, bounds), &cand);
+    Accumulate(Lognormal(300, 4000, rng, true, bounds), &base);
     Evidence p95c = cand, p95b = base;
     p95c.value = p95b.value = 805;
     out = d.Step({{"mean-latency", {{"base", base}, {"cand", cand}}},
@@ -400,21 +401,6 @@ TEST(SequentialTest, MeanWithoutBucketsUsesBatchMeans) {
   EXPECT_EQ(acc["k"].get<double>(), 30);
   // The batch-means variance is near the lognormal's (359^2 (e^0.36 - 1) = 55,900).
   EXPECT_NEAR(acc["s2"].get<double>(), 55900, 30000);
-}
-
-// Adds a batch to cumulative evidence (value = mean of everything so far).
-void Accumulate(const Evidence& batch, Evidence* total) {
-  if (!total->buckets) {
-    *total = batch;
-    total->value = *batch.value;
-    return;
-  }
-  const double n = *total->count + *batch.count;
-  total->value = (*total->value * *total->count + *batch.value * *batch.count) / n;
-  total->count = n;
-  for (size_t i = 0; i < total->buckets->cumulative.size(); ++i) {
-    total->buckets->cumulative[i] += batch.buckets->cumulative[i];
-  }
 }
 
 // Iterations (of 500 requests) until the mean objective is certified either way; 0 = never.
