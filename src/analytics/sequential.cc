@@ -57,11 +57,14 @@ double Num(const Json& j, const char* key, double fallback = 0) {
 
 // j[key] without a copy: a static empty object (or array, or null) when j is not an object or
 // does not hold the key with that type.
-const Json& Object(const Json& j, const std::string& key) {
+const Json& EmptyObject() {
   static const Json kEmpty = Json::object();
-  if (!j.is_object()) return kEmpty;
+  return kEmpty;
+}
+const Json& Object(const Json& j, const std::string& key) {
+  if (!j.is_object()) return EmptyObject();
   auto it = j.find(key);
-  return it != j.end() && it->is_object() ? *it : kEmpty;
+  return it != j.end() && it->is_object() ? *it : EmptyObject();
 }
 const Json& Array(const Json& j, const std::string& key) {
   static const Json kEmpty = Json::array();
@@ -575,9 +578,6 @@ Assessment AssessQuantileObjective(const Evidence& ev, double q, std::optional<d
   }
   const QuantileAssessment qa =
       AssessQuantile(b.upper_bounds, b.cumulative, {q, *up}, cx.alpha, cx.strength.concentration);
-  a.verdict = qa.verdict == Verdict::kSatisfies  ? V::kSatisfies
-              : qa.verdict == Verdict::kViolates ? V::kViolates
-                                                 : V::kUndecided;
   // The claims on the exceedance counts: "share above b- < 1 - q" (SATISFIES) and "share above
   // b+ > 1 - q" (VIOLATES), each accumulated across iterations for the guard and the batch test.
   const double thr = std::log(1.0 / cx.alpha);
@@ -720,30 +720,6 @@ constexpr int kSrmKeep = 24;  // iterations of splits kept
 constexpr double kSrmAlpha = 0.001;
 constexpr double kSrmFloor = 0.002;
 
-// Standard normal draws, both of each Box-Muller pair used.
-class NormalPairs {
- public:
-  explicit NormalPairs(Random& random) : random_(random) {}
-  double Next() {
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
-    }
-    double u1 = random_.Uniform();
-    const double u2 = random_.Uniform();
-    if (u1 <= 0) u1 = std::numeric_limits<double>::min();
-    const double r = std::sqrt(-2 * std::log(u1)), angle = 2 * std::numbers::pi * u2;
-    spare_ = r * std::sin(angle);
-    has_spare_ = true;
-    return r * std::cos(angle);
-  }
-
- private:
-  Random& random_;
-  double spare_ = 0;
-  bool has_spare_ = false;
-};
-
 class Analysis {
  public:
   Analysis(const AnalyticsInput& in, Random& random)
@@ -753,7 +729,7 @@ class Analysis {
         versions_(api::VersionNames(e_.spec)),
         strength_(ParseStrengthQuietly(e_)),
         prev_(e_.status.analysis ? Object(e_.status.analysis->extra, kSequentialStateKey)
-                                 : Object(Json(), "")) {}
+                                 : EmptyObject()) {}
 
   AnalyticsOutput Run() {
     iteration_ = static_cast<int>(Num(prev_, "iteration")) + 1;
@@ -954,7 +930,7 @@ class Analysis {
       const Json& prev_o = i < prev_objs.size() && prev_objs[i].is_object() &&
                                    prev_objs[i].value("metric", std::string()) == obj.metric
                                ? Object(prev_objs[i], "versions")
-                               : Object(Json(), "");
+                               : EmptyObject();
       Json per_version = Json::object();
       for (const auto& v : versions_) {
         const Json& prev_v = Object(prev_o, v);
@@ -1443,11 +1419,18 @@ class Analysis {
 
 }  // namespace
 
-double StandardNormal(Random& random) {
-  double u1 = random.Uniform();
-  const double u2 = random.Uniform();
+double NormalPairs::Next() {
+  if (has_spare_) {
+    has_spare_ = false;
+    return spare_;
+  }
+  double u1 = random_.Uniform();
+  const double u2 = random_.Uniform();
   if (u1 <= 0) u1 = std::numeric_limits<double>::min();
-  return std::sqrt(-2 * std::log(u1)) * std::cos(2 * std::numbers::pi * u2);
+  const double r = std::sqrt(-2 * std::log(u1)), angle = 2 * std::numbers::pi * u2;
+  spare_ = r * std::sin(angle);
+  has_spare_ = true;
+  return r * std::cos(angle);
 }
 
 AnalyticsOutput SequentialEngine::Analyze(const AnalyticsInput& input, Random& random) const {

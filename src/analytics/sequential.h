@@ -51,7 +51,17 @@ class SequentialEngine final : public Engine {
 // Where the sequential engine keeps its state in status.analysis.extra.
 inline constexpr char kSequentialStateKey[] = "sequential";
 
-// A standard normal draw from two uniforms (Box-Muller), for Thompson sampling.
-double StandardNormal(Random& random);
+// Standard normal draws for Thompson sampling: Box-Muller, both numbers of each pair of
+// uniforms used. Holds the Random it is given (which must outlive it); one thread at a time.
+class NormalPairs {
+ public:
+  explicit NormalPairs(Random& random) : random_(random) {}
+  double Next();
+
+ private:
+  Random& random_;
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
 
 }  // namespace iter8::analytics

@@ -64,6 +64,15 @@ const char kCanaryRate[] = R"(spec:
     candidates: [{name: cand}]
 )";
 
+// `spec` (a YAML experiment with a one-line `strength: {...}`) with `setting` added to its
+// strength.
+std::string WithStrength(std::string spec, const std::string& setting) {
+  const size_t open = spec.find("strength: {");
+  const size_t close = spec.find('}', open);
+  spec.insert(close, ", " + setting);
+  return spec;
+}
+
 Evidence Rate(double errors, double n) {
   Evidence ev;
   ev.value = n > 0 ? errors / n : 0;
@@ -114,9 +123,7 @@ TEST(SequentialTest, CleanCandidateIsCertifiedAndPromoted) {
 
 // burstyErrors: none trusts that requests fail independently: one reading certifies.
 TEST(SequentialTest, WithIndependentErrorsOneReadingCertifies) {
-  std::string spec = kCanaryRate;
-  spec.replace(spec.find("alpha: 0.05}"), 12, "alpha: 0.05, burstyErrors: none}");
-  Driver d(Exp(spec));
+  Driver d(Exp(WithStrength(kCanaryRate, "burstyErrors: none")));
   AnalyticsOutput out = d.Step(ErrorRates(Rate(5, 1000), Rate(0, 1000)));
   EXPECT_EQ(out.decision, Decision::kPromote);
   EXPECT_EQ(Entry(out.state, 0, "cand")["since"], 1);
@@ -282,10 +289,7 @@ void Accumulate(const Evidence& batch, Evidence* total) {
 TEST(SequentialTest, LatencyObjectivesFromBuckets) {
   const std::vector<double> bounds = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
   std::mt19937_64 rng(7);
-  std::string independent = kLatency;
-  independent.replace(independent.find("{engine: sequential}"), 20,
-                      "{engine: sequential, burstyErrors: none}");
-  Driver d(Exp(independent));
+  Driver d(Exp(WithStrength(kLatency, "burstyErrors: none")));
   // Good candidate (median 300 ms: mean 359, p95 805) with 4,000 requests: both certified.
   Evidence mean = Lognormal(300, 4000, rng, true, bounds);
   Evidence p95 = mean;
@@ -318,10 +322,7 @@ TEST(SequentialTest, LatencyObjectivesFromBuckets) {
 TEST(SequentialTest, QuantileClaimsWaitForTheBatchLevelTest) {
   const std::vector<double> bounds = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
   std::mt19937_64 rng(8);
-  std::string spec = kLatency;
-  spec.replace(spec.find("{engine: sequential}"), 20,
-               "{engine: sequential, sampleRatioCheck: false}");
-  Driver d(Exp(spec));
+  Driver d(Exp(WithStrength(kLatency, "sampleRatioCheck: false")));
   Evidence cand, base;
   AnalyticsOutput out;
   int k = 0;
@@ -451,13 +452,6 @@ TEST(SequentialTest, StrictMeansAreCertifiedLaterThanAsymptoticOnes) {
 // In many seeded runs with the candidate exactly at the limit, checked every iteration, false
 // certification of "satisfies" stays within alpha (Ville's inequality), even at the engine
 // level with moving weights.
-// kCanaryRate with `key: value` added to its strength.
-std::string CanaryRateWith(const std::string& setting) {
-  std::string spec = kCanaryRate;
-  spec.replace(spec.find("alpha: 0.05}"), 12, "alpha: 0.05, " + setting + "}");
-  return spec;
-}
-
 // One simulated canary run: 4,000 requests per iteration split by the engine's weights
 // (Poisson arrivals to the candidate), the candidate's errors binomial at `rate(rng)`, drawn
 // afresh each iteration, the baseline error-free; at most 20 iterations. Returns the decision
@@ -502,7 +496,7 @@ TEST(SequentialTest, AtTheLimitFalseVerdictsStayBelowAlpha) {
     for (int run = 0; run < runs; ++run) {
       const SimulatedRun r = RunCanary(
           run, rng, [](std::mt19937_64&) { return 0.01; },
-          CanaryRateWith(StrCat("burstyErrors: ", bursts)));
+          WithStrength(kCanaryRate, StrCat("burstyErrors: ", bursts)));
       if (r.decision == Decision::kPromote) ++promoted;
       if (r.decision == Decision::kRollback) ++rolled_back;
     }
@@ -518,7 +512,7 @@ TEST(SequentialTest, AtTheLimitFalseVerdictsStayBelowAlpha) {
 TEST(SequentialTest, OverDispersionGuardDeflatesOnlyBurstyErrors) {
   std::mt19937_64 rng(5);
   for (const bool bursty : {false, true}) {
-    Driver d(Exp(CanaryRateWith("burstyErrors: none")));
+    Driver d(Exp(WithStrength(kCanaryRate, "burstyErrors: none")));
     Driver batch(Exp(kCanaryRate));
     double n = 0, e = 0;
     api::Json entry, batch_entry;
@@ -573,7 +567,7 @@ TEST(SequentialTest, BurstyErrorsAtTheLimitKeepAlphaWithTheBatchTest) {
             const double x = ga(g), y = gb(g);
             return x / (x + y);
           },
-          CanaryRateWith(StrCat("burstyErrors: ", bursts)));
+          WithStrength(kCanaryRate, StrCat("burstyErrors: ", bursts)));
       if (r.decision == Decision::kPromote) ++promoted;
       if (r.decision == Decision::kRollback) ++rolled_back;
       if (r.guarded) ++guarded;
@@ -603,7 +597,7 @@ TEST(SequentialTest, SampleRatioMismatchPausesDecisions) {
   for (const bool check : {true, false}) {
     std::string spec = kCanaryRate;
     if (!check) {
-      spec.replace(spec.find("alpha: 0.05}"), 12, "alpha: 0.05, sampleRatioCheck: false}");
+      spec = WithStrength(spec, "sampleRatioCheck: false");
     }
     Driver d(Exp(spec));
     d.Split(90, 10);
@@ -780,17 +774,21 @@ TEST(SequentialTest, AggregatedFromEvidenceKeepsWhatFits) {
   EXPECT_EQ(ToString(Decision::kRollback), "rollback");
 }
 
-TEST(SequentialTest, StandardNormalHasUnitVariance) {
+// Both numbers of each pair are standard normal, and independent of each other.
+TEST(SequentialTest, NormalPairsHaveUnitVariance) {
   Mt19937Random r(5);
-  double s = 0, s2 = 0;
+  NormalPairs normal(r);
+  double s = 0, s2 = 0, cross = 0;
   const int n = 200000;
-  for (int i = 0; i < n; ++i) {
-    const double x = StandardNormal(r);
-    s += x;
-    s2 += x * x;
+  for (int i = 0; i < n; i += 2) {
+    const double x = normal.Next(), y = normal.Next();
+    s += x + y;
+    s2 += x * x + y * y;
+    cross += x * y;
   }
   EXPECT_NEAR(s / n, 0, 0.01);
   EXPECT_NEAR(s2 / n, 1, 0.02);
+  EXPECT_NEAR(cross / (n / 2), 0, 0.02);
 }
 
 }  // namespace
