@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
   const int metrics_port = iter8::testing::FreePort();
   iter8::testing::ChildProcess controller(
       {o.iter8, "controller", "--kubeconfig", kubeconfig, "--log-format", "text",
-       "--metrics-address", absl::StrCat("127.0.0.1:", metrics_port), "--health-address", "0",
+       "--metrics-address", absl::StrCat("127.0.0.1:", metrics_port), "--health-address", "0", "--webhook-address", "0",
        "--workers", std::to_string(o.workers), "--qps", std::to_string(o.qps), "--burst",
        std::to_string(o.burst)},
       (dir.path() / "controller.log").string());

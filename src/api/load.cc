@@ -1,5 +1,6 @@
 #include "api/load.h"
 
+#include "api/conversion.h"
 #include "api/convert.h"
 #include "common/strings.h"
 
@@ -79,11 +80,17 @@ absl::StatusOr<Experiment> LoadExperiment(const Document& doc) {
 }
 
 absl::StatusOr<Experiment> LoadExperiment(const Json& json, std::string source) {
-  return LoadExperiment(Document{std::move(source), 0, json, {}});
+  if (!WrittenAsV2alpha1(json)) return LoadExperiment(Document{std::move(source), 0, json, {}});
+  absl::StatusOr<Json> v1 = ConvertResource(json, kV2alpha1);
+  if (!v1.ok()) return absl::InvalidArgumentError(StrCat(source, ": ", v1.status().message()));
+  return LoadExperiment(Document{std::move(source), 0, *std::move(v1), {}});
 }
 
 absl::StatusOr<Metric> LoadMetric(const Json& json, std::string source) {
-  return LoadMetric(Document{std::move(source), 0, json, {}});
+  if (!WrittenAsV2alpha1(json)) return LoadMetric(Document{std::move(source), 0, json, {}});
+  absl::StatusOr<Json> v1 = ConvertResource(json, kV2alpha1);
+  if (!v1.ok()) return absl::InvalidArgumentError(StrCat(source, ": ", v1.status().message()));
+  return LoadMetric(Document{std::move(source), 0, *std::move(v1), {}});
 }
 
 absl::StatusOr<Metric> LoadMetric(const Document& doc) {

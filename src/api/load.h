@@ -26,8 +26,10 @@ absl::StatusOr<Experiment> LoadExperiment(const Document& doc);
 absl::StatusOr<Metric> LoadMetric(const Document& doc);
 
 // The same from JSON that did not come from a file (a store, an API server): either API
-// version, problems located by JSON pointer and named after `source`. (codec.h's
-// ExperimentFromJson decodes v2alpha2 only.)
+// version, problems located by JSON pointer and named after `source`. A v2alpha2 object that was
+// written as v2alpha1 (it carries the conversion annotation, api/conversion.h) is read as the
+// v2alpha1 resource it was written as, so the controller runs it as the original did.
+// (codec.h's ExperimentFromJson decodes v2alpha2 only.)
 absl::StatusOr<Experiment> LoadExperiment(const Json& json, std::string source = "store");
 absl::StatusOr<Metric> LoadMetric(const Json& json, std::string source = "store");
 

@@ -23,6 +23,7 @@
 #include "k8s/leader.h"
 #include "k8s/secret_source.h"
 #include "k8s/traffic_driver.h"
+#include "k8s/webhook.h"
 #include "proxy/route.h"
 
 namespace iter8::cli {
@@ -108,6 +109,36 @@ absl::StatusOr<absl::Duration> ParseFlagDuration(const std::string& flag, const 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
   return v == nullptr ? "" : v;
+}
+
+// The conversion webhook, started before leader election (every replica serves it); null
+// when --webhook-address is 0.
+absl::StatusOr<std::unique_ptr<k8s::ConversionWebhook>> StartWebhook(
+    const ControllerCommandOptions& options, k8s::Client& client,
+    const std::string& iter8_namespace, std::function<void(const std::string&)> log) {
+  // HOST:0 takes any free port (tests read it from the log).
+  const std::string text = options.webhook_address;
+  const bool any_port = text.size() > 2 && text.compare(text.size() - 2, 2, ":0") == 0;
+  absl::StatusOr<std::optional<Address>> address =
+      ParseAddress("--webhook-address", any_port ? text.substr(0, text.size() - 1) + "1" : text);
+  if (!address.ok()) return address.status();
+  if (any_port && *address) (*address)->port = 0;
+  if (!*address) return std::unique_ptr<k8s::ConversionWebhook>();
+  absl::StatusOr<absl::Duration> check =
+      ParseFlagDuration("--webhook-check-interval", options.webhook_check);
+  if (!check.ok()) return check.status();
+  k8s::WebhookOptions wo;
+  wo.iter8_namespace = iter8_namespace;
+  wo.service = options.webhook_service;
+  wo.secret = options.webhook_secret;
+  wo.cert_dir = options.webhook_cert_dir;
+  wo.host = (*address)->host;
+  wo.port = (*address)->port;
+  wo.check_every = *check;
+  wo.log = std::move(log);
+  auto webhook = std::make_unique<k8s::ConversionWebhook>(client, wo);
+  if (absl::Status s = webhook->Start(); !s.ok()) return s;
+  return webhook;
 }
 
 }  // namespace
@@ -290,6 +321,14 @@ int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io) 
     for (auto& t : server_threads) t.join();
   };
 
+  absl::StatusOr<std::unique_ptr<k8s::ConversionWebhook>> webhook =
+      StartWebhook(options, client, iter8_namespace, log);
+  if (!webhook.ok()) {
+    io.err << "error: " << webhook.status().message() << "\n";
+    stop_servers();
+    return kExitFailure;
+  }
+
   g_stop = false;
   auto previous_int = std::signal(SIGINT, OnControllerSignal);
   auto previous_term = std::signal(SIGTERM, OnControllerSignal);
@@ -314,6 +353,7 @@ int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io) 
     log(StrCat(identity, " waiting for lease ", iter8_namespace, "/", options.lease_name));
     if (!elector->Acquire(&g_stop)) {
       restore_signals();
+      if (*webhook) (*webhook)->Stop();
       stop_servers();
       return kExitOk;
     }
@@ -337,6 +377,7 @@ int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io) 
     log(StrCat("error: ", store.status().message()));
     if (elector) elector->Release();
     restore_signals();
+    if (*webhook) (*webhook)->Stop();
     stop_servers();
     return kExitFailure;
   }
@@ -349,6 +390,7 @@ int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io) 
   co.task_timeout = *task_timeout;
   co.log = log;
   co.log_records = options.log_records;
+  co.http.prometheus_url = options.prometheus_url;
   co.traffic = &traffic;
   co.secrets = &secrets;
   co.extra_tasks = k8s::KServeTasks(client);
@@ -384,6 +426,7 @@ int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io) 
   leading = false;
   if (elector && !lost) elector->Release();
   restore_signals();
+  if (*webhook) (*webhook)->Stop();
   stop_servers();
   return lost ? kExitFailure : kExitOk;
 }

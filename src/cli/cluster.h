@@ -11,6 +11,10 @@
 //   /healthz  200 while the process runs
 //   /readyz   200 once the caches are synced (or while waiting as a standby replica), else 503
 //
+// and, on every replica, the conversion webhook that lets the API server serve Experiments and
+// Metrics as iter8.tools/v2alpha1 and v2alpha2 (k8s/webhook.h; its certificates are made,
+// stored, renewed and injected into the CRDs without manual steps).
+//
 // Logs are JSON lines on stderr ({"ts", "level", "msg"}), or plain text with --log-format text.
 // SIGTERM/SIGINT: running actions are interrupted (they run again under the next leader), the
 // lease is released, exit 0. Losing the lease exits 1 at once, as controller-runtime does.
@@ -44,6 +48,15 @@ struct ControllerCommandOptions {
   std::string task_timeout = "300s";
   std::string resync = "10m";
   bool log_records = false;  // each iteration's decision record as a log line
+  // The conversion webhook (k8s/webhook.h), served by every replica.
+  std::string webhook_address = ":9443";  // "0" = off
+  std::string webhook_service = "iter8-webhook";
+  std::string webhook_secret = "iter8-webhook-cert";
+  std::string webhook_cert_dir;  // cert-manager's mounted certificate; "" = self-managed
+  std::string webhook_check = "10m";
+  // v2alpha1 metrics without urlTemplate query this Prometheus (the original's analytics
+  // config, metricsBackend.url, in iter8-kfserving v0.1.0-alpha).
+  std::string prometheus_url = "http://prometheus-operated.kfserving-monitoring:9090";
 };
 
 int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io);

@@ -200,6 +200,20 @@ int main(int argc, char** argv) {
   cc->add_option("--resync", ctl.resync, "full relist period of the caches (default 10m)");
   cc->add_flag("--log-records", ctl.log_records,
                "log each iteration's decision record (what was read, decided and why)");
+  cc->add_option("--webhook-address", ctl.webhook_address,
+                 "conversion webhook (HTTPS) listener (default :9443; HOST:0 any free port; 0 = off)");
+  cc->add_option("--webhook-service", ctl.webhook_service,
+                 "the webhook's Service, named in its certificate (default iter8-webhook)");
+  cc->add_option("--webhook-secret", ctl.webhook_secret,
+                 "Secret holding the self-managed CA and certificate (default "
+                 "iter8-webhook-cert)");
+  cc->add_option("--webhook-cert-dir", ctl.webhook_cert_dir,
+                 "use tls.crt/tls.key from this directory (cert-manager) instead");
+  cc->add_option("--webhook-check-interval", ctl.webhook_check,
+                 "how often certificates are checked and renewed (default 10m)");
+  cc->add_option("--prometheus-url", ctl.prometheus_url,
+                 "Prometheus for v2alpha1 metrics without urlTemplate (default "
+                 "http://prometheus-operated.kfserving-monitoring:9090, the original's)");
 
   if (int code = iter8::exe::Parse(app, argc, argv); code >= 0) return code;
   IoStreams io{std::cin, std::cout, std::cerr};

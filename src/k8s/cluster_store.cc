@@ -1,5 +1,6 @@
 #include "k8s/cluster_store.h"
 
+#include "api/conversion.h"
 #include "common/strings.h"
 
 namespace iter8::k8s {
@@ -225,8 +226,26 @@ absl::StatusOr<api::Json> ClusterStore::WriteHandler(const Json& handler, bool s
   return Cache(*handlers_, client_.Update(handlers_->GetResource(), cm));
 }
 
+namespace {
+
+// The API server stores iter8's kinds as v2alpha2: a v2alpha1 object (a v2alpha1 experiment the
+// controller read as such, api/load.h) is converted with the webhook's own code before it is
+// written, so status writes need no round trip through the webhook.
+absl::StatusOr<Json> StorageForm(const api::Json& ordered) {
+  if (!ordered.is_object() || ordered.value("apiVersion", std::string()) != api::kV2alpha1) {
+    return Json(ordered);
+  }
+  absl::StatusOr<api::Json> v2 = api::ConvertResource(ordered, api::kV2alpha2);
+  if (!v2.ok()) return v2.status();
+  return Json(*v2);
+}
+
+}  // namespace
+
 absl::StatusOr<api::Json> ClusterStore::Create(const api::Json& ordered) {
-  const Json object(ordered);
+  absl::StatusOr<Json> stored = StorageForm(ordered);
+  if (!stored.ok()) return stored.status();
+  const Json& object = *stored;
   absl::StatusOr<store::ObjectKey> key = store::KeyOf(object);
   if (!key.ok()) return key.status();
   if (key->kind == "Handler") {
@@ -245,7 +264,9 @@ absl::StatusOr<api::Json> ClusterStore::Create(const api::Json& ordered) {
 }
 
 absl::StatusOr<api::Json> ClusterStore::Update(const api::Json& ordered) {
-  const Json object(ordered);
+  absl::StatusOr<Json> stored = StorageForm(ordered);
+  if (!stored.ok()) return stored.status();
+  const Json& object = *stored;
   absl::StatusOr<store::ObjectKey> key = store::KeyOf(object);
   if (!key.ok()) return key.status();
   if (key->kind == "Handler") return WriteHandler(object, /*status=*/false);
@@ -263,7 +284,9 @@ absl::StatusOr<api::Json> ClusterStore::Update(const api::Json& ordered) {
 }
 
 absl::StatusOr<api::Json> ClusterStore::UpdateStatus(const api::Json& ordered) {
-  const Json object(ordered);
+  absl::StatusOr<Json> stored = StorageForm(ordered);
+  if (!stored.ok()) return stored.status();
+  const Json& object = *stored;
   absl::StatusOr<store::ObjectKey> key = store::KeyOf(object);
   if (!key.ok()) return key.status();
   if (key->kind == "Handler") return WriteHandler(object, /*status=*/true);

@@ -1,16 +1,21 @@
 // File: test/apiserver/main.cc
 //
-// `test_apiserver [--port N] [--kubeconfig FILE] [--simulate-kserve]`: runs the in-tree TEST
-// API server (not Kubernetes; see test_apiserver.h) until killed, for trying kubectl or the
-// controller by hand. --simulate-kserve also runs the SIMULATED KServe controller
-// (simulated_kserve.h) once the InferenceService CRDs are applied
-// (test/apiserver/kserve-crds.yaml).
+// `test_apiserver [--port N] [--kubeconfig FILE] [--simulate-kserve [--traffic-admin URL]]`:
+// runs the in-tree TEST API server (not Kubernetes; see test_apiserver.h) until killed, for
+// trying kubectl or the controller by hand. --simulate-kserve also runs the SIMULATED KServe
+// controller (simulated_kserve.h) once the InferenceService CRDs are applied
+// (test/apiserver/kserve-crds.yaml); with --traffic-admin it routes real traffic the way
+// Knative would: each traffic split it computes is sent to an iter8 proxy's admin API
+// (`PUT URL/weights`, revision name -> percent), whose versions are named after the revisions.
+#include <httplib.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -25,6 +30,7 @@ int main(int argc, char** argv) {
   iter8::testing::TestApiServerOptions options;
   std::string kubeconfig;
   bool simulate_kserve = false;
+  std::string traffic_admin;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       options.port = std::atoi(argv[++i]);
@@ -32,8 +38,11 @@ int main(int argc, char** argv) {
       kubeconfig = argv[++i];
     } else if (std::strcmp(argv[i], "--simulate-kserve") == 0) {
       simulate_kserve = true;
+    } else if (std::strcmp(argv[i], "--traffic-admin") == 0 && i + 1 < argc) {
+      traffic_admin = argv[++i];
     } else {
-      std::cerr << "usage: test_apiserver [--port N] [--kubeconfig FILE] [--simulate-kserve]\n";
+      std::cerr << "usage: test_apiserver [--port N] [--kubeconfig FILE] [--simulate-kserve "
+                   "[--traffic-admin URL]]\n";
       return 2;
     }
   }
@@ -59,6 +68,17 @@ int main(int argc, char** argv) {
     for (const char* group : {"serving.kserve.io/v1beta1", "serving.kubeflow.org/v1beta1"}) {
       iter8::testing::SimulatedKServeOptions o;
       o.api_version = group;
+      if (!traffic_admin.empty()) {
+        o.on_split = [traffic_admin](const std::string& isvc,
+                                     const std::map<std::string, int>& split) {
+          nlohmann::json weights = nlohmann::json::object();
+          for (const auto& [revision, percent] : split) weights[revision] = percent;
+          httplib::Client admin(traffic_admin);
+          httplib::Result r = admin.Put("/weights", weights.dump(), "application/json");
+          std::cout << "simulated KServe: " << isvc << " split " << weights.dump() << " -> "
+                    << (r ? std::to_string(r->status) : httplib::to_string(r.error())) << std::endl;
+        };
+      }
       kserve.push_back(std::make_unique<iter8::testing::SimulatedKServe>(*client, o));
     }
     // Like KServe's controller, each waits for its CRD.

@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "test/apiserver/conversion.h"
 
 namespace iter8::testing {
 namespace {
@@ -34,6 +35,9 @@ struct ResourceType {
   bool status = false;  // has the status subresource
   bool custom = false;  // defined by a CRD
   std::vector<std::string> short_names;
+  std::string storage;            // a CRD's storage version
+  ConversionSettings conversion;  // a CRD's; strategy None: apiVersion is rewritten
+  bool Webhook() const { return conversion.strategy == "Webhook"; }
 };
 
 struct Event {
@@ -138,7 +142,14 @@ struct TestApiServer::State {
   }
 
   void BuiltIns() {
-    const std::vector<ResourceType> builtins = {
+    struct Builtin {  // ResourceType's first fields (built-in kinds have no conversion)
+      std::string group;
+      std::vector<std::string> versions;
+      std::string plural, singular, kind;
+      bool namespaced, status, custom;
+      std::vector<std::string> short_names;
+    };
+    const std::vector<Builtin> builtins = {
         {"", {"v1"}, "namespaces", "namespace", "Namespace", false, true, false, {"ns"}},
         {"", {"v1"}, "secrets", "secret", "Secret", true, false, false, {}},
         {"", {"v1"}, "configmaps", "configmap", "ConfigMap", true, false, false, {"cm"}},
@@ -153,6 +164,9 @@ struct TestApiServer::State {
          false,
          {"sa"}},
         {"coordination.k8s.io", {"v1"}, "leases", "lease", "Lease", true, false, false, {}},
+        // Endpoints route a Service's traffic (conversion webhooks, conversion.h).
+        {"", {"v1"}, "services", "service", "Service", true, true, false, {"svc"}},
+        {"", {"v1"}, "endpoints", "endpoints", "Endpoints", true, false, false, {"ep"}},
         // Stored only (no semantics), so that deploy manifests can be applied.
         {"apps", {"v1"}, "deployments", "deployment", "Deployment", true, true, false, {"deploy"}},
         {"batch", {"v1"}, "jobs", "job", "Job", true, true, false, {}},
@@ -194,7 +208,18 @@ struct TestApiServer::State {
          false,
          {"crd", "crds"}},
     };
-    for (const ResourceType& t : builtins) types.push_back(std::make_shared<const ResourceType>(t));
+    for (const Builtin& b : builtins) {
+      ResourceType t;
+      t.group = b.group;
+      t.versions = b.versions;
+      t.plural = b.plural;
+      t.singular = b.singular;
+      t.kind = b.kind;
+      t.namespaced = b.namespaced;
+      t.status = b.status;
+      t.short_names = b.short_names;
+      types.push_back(std::make_shared<const ResourceType>(t));
+    }
   }
 
   // A CRD's served kinds (called with mu held).
@@ -229,6 +254,15 @@ struct TestApiServer::State {
       }
     }
     const std::string name = crd["metadata"].value("name", std::string());
+    absl::StatusOr<ConversionSettings> conversion = ReadConversion(spec);
+    if (!conversion.ok()) {
+      return Fail(422, "CustomResourceDefinition.apiextensions.k8s.io \"" + name +
+                           "\" is invalid: " + std::string(conversion.status().message()));
+    }
+    t.conversion = *conversion;
+    t.storage = t.conversion.storage_version.empty() && !t.versions.empty()
+                    ? t.versions[0]
+                    : t.conversion.storage_version;
     if (name != t.plural + "." + t.group) {
       return Fail(422, "CustomResourceDefinition.apiextensions.k8s.io \"" + name +
                            "\" is invalid: metadata.name: Invalid value: \"" + name +
@@ -285,7 +319,10 @@ struct TestApiServer::State {
     return t;
   }
 
+  // An object as read in the request's version. Webhook-converted kinds stay in the storage
+  // version here: Present() converts them after the lock is released.
   Json Versioned(Json object, const Target& t) const {
+    if (t.type->Webhook()) return object;
     object["apiVersion"] = GroupVersion(*t.type, t.version);
     object["kind"] = t.type->kind;
     return object;
@@ -311,6 +348,114 @@ struct TestApiServer::State {
   }
 
   void Stamp(Json* object) { (*object)["metadata"]["resourceVersion"] = std::to_string(++rv); }
+
+  // ------------------------------------------------------------------ conversion (mu not held)
+
+  // Where Service ns/name routes to: its Endpoints' first address and port (conversion.h).
+  absl::StatusOr<std::pair<std::string, int>> ResolveService(const std::string& ns,
+                                                             const std::string& name, int) {
+    std::lock_guard<std::mutex> lock(mu);
+    const auto& bucket = objects[TypeKey("", "endpoints")];
+    auto it = bucket.find(ObjectKey(ns, name));
+    if (it == bucket.end()) return absl::NotFoundError("no endpoints");
+    const Json subsets = it->second.value("subsets", Json::array());
+    if (!subsets.is_array() || subsets.empty()) return absl::NotFoundError("no endpoints");
+    const Json addresses = subsets[0].value("addresses", Json::array());
+    const Json ports = subsets[0].value("ports", Json::array());
+    if (!addresses.is_array() || addresses.empty() || !ports.is_array() || ports.empty()) {
+      return absl::NotFoundError("no endpoints");
+    }
+    return std::make_pair(addresses[0].value("ip", std::string()), ports[0].value("port", 0));
+  }
+
+  std::variant<std::vector<Json>, Error> Convert(const ResourceType& type,
+                                                 const std::vector<Json>& in,
+                                                 const std::string& version) {
+    absl::StatusOr<std::vector<Json>> out = ConvertObjects(
+        type.conversion, type.kind, in, GroupVersion(type, version),
+        [this](const std::string& ns, const std::string& name, int port) {
+          return ResolveService(ns, name, port);
+        },
+        options.conversion_timeout);
+    if (!out.ok())
+      return Fail(500, "Internal error occurred: " + std::string(out.status().message()));
+    return *std::move(out);
+  }
+
+  // A request body in the storage version.
+  std::variant<Json, Error> ToStorage(const Target& t, Json body) {
+    if (!t.type->Webhook() || t.version == t.type->storage || !body.is_object()) return body;
+    body["apiVersion"] = GroupVersion(*t.type, t.version);
+    body["kind"] = t.type->kind;
+    auto out = Convert(*t.type, {body}, t.type->storage);
+    if (auto* e = std::get_if<Error>(&out)) return *e;
+    return std::get<std::vector<Json>>(out)[0];
+  }
+
+  // What a verb answered (an object or a list, in the storage version) in the request's version.
+  std::variant<Json, Error> Present(const Target& t, std::variant<Json, Error> r) {
+    if (std::holds_alternative<Error>(r) || !t.type->Webhook() || t.version == t.type->storage) {
+      return r;
+    }
+    Json& j = std::get<Json>(r);
+    const bool list = j.contains("items") && j["items"].is_array();
+    std::vector<Json> in = list ? j["items"].get<std::vector<Json>>() : std::vector<Json>{j};
+    if (in.empty()) return r;
+    auto out = Convert(*t.type, in, t.version);
+    if (auto* e = std::get_if<Error>(&out)) return *e;
+    if (!list) return std::get<std::vector<Json>>(out)[0];
+    j["items"] = std::get<std::vector<Json>>(out);
+    return r;
+  }
+
+  // One watch event as a line, its object in the watch's version; a failed conversion ends the
+  // watch with an ERROR event, as the real server's does.
+  std::string WatchLine(const Target& t, Json event, bool* failed) {
+    const std::string type = event.value("type", std::string());
+    if (type == "ADDED" || type == "MODIFIED" || type == "DELETED") {
+      std::variant<Json, Error> o = Present(t, std::move(event["object"]));
+      if (auto* e = std::get_if<Error>(&o)) {
+        event = {{"type", "ERROR"}, {"object", e->status}};
+        *failed = true;
+      } else {
+        event["object"] = std::get<Json>(std::move(o));
+      }
+    }
+    return event.dump() + "\n";
+  }
+
+  // A patch in a version other than the storage one: applied to the object as that version
+  // shows it, then stored (a concurrent write makes it apply again to the newer object).
+  std::variant<Json, Error> PatchConverted(const Target& t, const std::string& content_type,
+                                           const std::string& body) {
+    for (int attempt = 0;; ++attempt) {
+      std::variant<Json, Error> current;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        current = Get(t);
+      }
+      current = Present(t, std::move(current));
+      if (auto* e = std::get_if<Error>(&current)) return *e;
+      const Json& now = std::get<Json>(current);
+      std::variant<Json, Error> next = ApplyPatch(t, now, content_type, body);
+      if (auto* e = std::get_if<Error>(&next)) return *e;
+      Json& patched = std::get<Json>(next);
+      const bool pinned =
+          patched["metadata"].contains("resourceVersion") &&
+          patched["metadata"]["resourceVersion"] != now["metadata"]["resourceVersion"];
+      patched["metadata"]["resourceVersion"] =
+          pinned ? patched["metadata"]["resourceVersion"] : now["metadata"]["resourceVersion"];
+      std::variant<Json, Error> stored = ToStorage(t, std::move(patched));
+      if (auto* e = std::get_if<Error>(&stored)) return *e;
+      std::variant<Json, Error> r;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        r = Replace(t, std::get<Json>(stored), /*require_rv=*/false);
+      }
+      const bool conflict = std::holds_alternative<Error>(r) && std::get<Error>(r).code == 409;
+      if (!conflict || pinned || attempt == 4) return Present(t, std::move(r));
+    }
+  }
 
   // ------------------------------------------------------------------ verbs (mu held)
 
@@ -401,7 +546,7 @@ struct TestApiServer::State {
     meta["creationTimestamp"] = Now();
     meta["generation"] = 1;
     meta.erase("resourceVersion");
-    body["apiVersion"] = GroupVersion(*t.type, t.version);
+    body["apiVersion"] = GroupVersion(*t.type, t.type->Webhook() ? t.type->storage : t.version);
     body["kind"] = t.type->kind;
     Stamp(&body);
     bucket[key] = body;
@@ -488,6 +633,15 @@ struct TestApiServer::State {
     auto& bucket = objects[TypeKey(t.type->group, t.type->plural)];
     auto it = bucket.find(ObjectKey(t.ns, t.name));
     if (it == bucket.end()) return NotFound(t);
+    std::variant<Json, Error> next = ApplyPatch(t, it->second, content_type, body);
+    if (auto* e = std::get_if<Error>(&next)) return *e;
+    return Replace(t, std::get<Json>(std::move(next)), /*require_rv=*/false);
+  }
+
+  // `current` with a JSON or merge patch applied; without a resourceVersion in the result, the
+  // current one (a precondition only when the patch sets it).
+  std::variant<Json, Error> ApplyPatch(const Target& t, const Json& current,
+                                       const std::string& content_type, const std::string& body) {
     const Json patch = Json::parse(body, nullptr, false);
     if (patch.is_discarded()) return Fail(400, "the patch is not valid JSON");
     Json next;
@@ -495,10 +649,10 @@ struct TestApiServer::State {
     try {
       if (ct == "application/json-patch+json") {
         if (!patch.is_array()) return Fail(400, "a JSON patch must be an array of operations");
-        next = it->second.patch(patch);
+        next = current.patch(patch);
       } else if (ct == "application/merge-patch+json" ||
                  (ct == "application/strategic-merge-patch+json" && !t.type->custom)) {
-        next = it->second;
+        next = current;
         next.merge_patch(patch);
       } else if (ct == "application/strategic-merge-patch+json") {
         return Fail(415,
@@ -518,9 +672,9 @@ struct TestApiServer::State {
     if (!next.contains("metadata") || !next["metadata"].is_object())
       next["metadata"] = Json::object();
     if (!next["metadata"].contains("resourceVersion")) {
-      next["metadata"]["resourceVersion"] = it->second["metadata"]["resourceVersion"];
+      next["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"];
     }
-    return Replace(t, next, /*require_rv=*/false);
+    return next;
   }
 
   std::variant<Json, Error> Delete(const Target& t) {
@@ -745,13 +899,15 @@ absl::Status TestApiServer::Start() {
   s->server.Get(resource_paths, [s, resolve, answer, injected](const httplib::Request& req,
                                                                httplib::Response& res) {
     if (injected(req, res)) return;
-    std::lock_guard<std::mutex> lock(s->mu);
+    std::unique_lock<std::mutex> lock(s->mu);
     std::optional<Target> t = resolve(req, res);
     if (!t) return;
     const bool watch = req.has_param("watch") && (req.get_param_value("watch") == "true" ||
                                                   req.get_param_value("watch") == "1");
     if (!watch) {
-      answer(res, t->name.empty() ? s->List(*t, req) : s->Get(*t), 200);
+      std::variant<Json, Error> r = t->name.empty() ? s->List(*t, req) : s->Get(*t);
+      lock.unlock();
+      answer(res, s->Present(*t, std::move(r)), 200);
       return;
     }
     if (s->refuse_watches) {
@@ -773,7 +929,7 @@ absl::Status TestApiServer::Start() {
     }
     Target target = *t;
     if (!target.name.empty()) field_name = target.name;
-    auto pending = std::make_shared<std::deque<std::string>>();
+    auto pending = std::make_shared<std::deque<Json>>();  // events, objects in storage form
     int64_t from = from_text.empty() ? 0 : std::atoll(from_text.c_str());
     std::vector<std::pair<std::string, std::string>> selector;  // labelSelector=k=v,...
     if (req.has_param("labelSelector") && !req.get_param_value("labelSelector").empty()) {
@@ -796,8 +952,7 @@ absl::Status TestApiServer::Start() {
       for (const auto& [key, o] :
            s->objects[State::TypeKey(target.type->group, target.type->plural)]) {
         if (matches(o)) {
-          pending->push_back(Json{{"type", "ADDED"}, {"object", s->Versioned(o, target)}}.dump() +
-                             "\n");
+          pending->push_back(Json{{"type", "ADDED"}, {"object", s->Versioned(o, target)}});
         }
       }
       from = s->rv;
@@ -805,7 +960,7 @@ absl::Status TestApiServer::Start() {
       Json err = StatusObject(410, "Expired",
                               "too old resource version: " + from_text + " (" +
                                   std::to_string(s->compacted_through + 1) + ")");
-      pending->push_back(Json{{"type", "ERROR"}, {"object", err}}.dump() + "\n");
+      pending->push_back(Json{{"type", "ERROR"}, {"object", err}});
       from = -1;  // end after the error
     }
     const int64_t epoch = s->watch_epoch;
@@ -825,12 +980,15 @@ absl::Status TestApiServer::Start() {
           std::unique_lock<std::mutex> lock(s->mu);
           while (true) {
             while (!pending->empty()) {
-              const std::string line = pending->front();
+              Json event = std::move(pending->front());
               pending->pop_front();
               lock.unlock();
+              bool failed = false;
+              const std::string line = s->WatchLine(target, std::move(event), &failed);
               const bool ok = sink.write(line.data(), line.size());
               lock.lock();
               if (!ok) return false;
+              if (failed) *last = -1;  // the stream ends after the error
             }
             if (*last < 0 || s->stopping || s->watch_epoch != epoch ||
                 std::chrono::steady_clock::now() >= *deadline) {
@@ -848,8 +1006,7 @@ absl::Status TestApiServer::Start() {
               }
               if (matches(ev.object)) {
                 pending->push_back(
-                    Json{{"type", ev.type}, {"object", s->Versioned(ev.object, target)}}.dump() +
-                    "\n");
+                    Json{{"type", ev.type}, {"object", s->Versioned(ev.object, target)}});
               }
             }
             if (!s->history.empty()) *last = std::max(*last, s->history.back().rv);
@@ -858,7 +1015,7 @@ absl::Status TestApiServer::Start() {
               Json mark = {{"kind", target.type->kind},
                            {"apiVersion", State::GroupVersion(*target.type, target.version)},
                            {"metadata", {{"resourceVersion", std::to_string(s->rv)}}}};
-              pending->push_back(Json{{"type", "BOOKMARK"}, {"object", mark}}.dump() + "\n");
+              pending->push_back(Json{{"type", "BOOKMARK"}, {"object", mark}});
               *next_bookmark = std::chrono::steady_clock::now() +
                                std::chrono::milliseconds(s->options.bookmark_interval_ms);
               continue;
@@ -870,12 +1027,29 @@ absl::Status TestApiServer::Start() {
   });
   // Create, update, patch and delete: injected failures, the lock and the path first.
   using Verb = std::function<void(const Target&, const httplib::Request&, httplib::Response&)>;
+  // The verbs take the lock themselves (a conversion webhook is called without it).
   auto write = [s, resolve, injected](Verb verb) {
     return [s, resolve, injected, verb](const httplib::Request& req, httplib::Response& res) {
       if (injected(req, res)) return;
-      std::lock_guard<std::mutex> lock(s->mu);
-      if (std::optional<Target> t = resolve(req, res)) verb(*t, req, res);
+      std::optional<Target> t;
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        t = resolve(req, res);
+      }
+      if (t) verb(*t, req, res);
     };
+  };
+  // A write of `body` (converted to the storage version first) answered in the request's version.
+  auto store = [s, answer](const Target& t, Json body, httplib::Response& res, int ok_code,
+                           auto verb) {
+    std::variant<Json, Error> stored = s->ToStorage(t, std::move(body));
+    if (auto* e = std::get_if<Error>(&stored)) return answer(res, *e, 0);
+    std::variant<Json, Error> r;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      r = verb(std::get<Json>(std::move(stored)));
+    }
+    answer(res, s->Present(t, std::move(r)), ok_code);
   };
   auto body_or_400 = [answer](const httplib::Request& req, httplib::Response& res) {
     Json body = Json::parse(req.body, nullptr, false);
@@ -883,30 +1057,46 @@ absl::Status TestApiServer::Start() {
     return body;
   };
   s->server.Post(resource_paths,
-                 write([s, answer, body_or_400](const Target& t, const httplib::Request& req,
-                                                httplib::Response& res) {
-                   const Json body = body_or_400(req, res);
-                   if (!body.is_discarded()) answer(res, s->Create(t, body), 201);
+                 write([s, store, body_or_400](const Target& t, const httplib::Request& req,
+                                               httplib::Response& res) {
+                   Json body = body_or_400(req, res);
+                   if (body.is_discarded()) return;
+                   store(t, std::move(body), res, 201, [&](Json b) { return s->Create(t, b); });
                  }));
   s->server.Put(resource_paths,
-                write([s, answer, body_or_400](const Target& t, const httplib::Request& req,
-                                               httplib::Response& res) {
-                  const Json body = body_or_400(req, res);
+                write([s, answer, store, body_or_400](const Target& t, const httplib::Request& req,
+                                                      httplib::Response& res) {
+                  Json body = body_or_400(req, res);
                   if (body.is_discarded()) return;
                   if (t.name.empty()) return answer(res, Fail(405, "update needs a name"), 0);
-                  answer(res, s->Replace(t, body, /*require_rv=*/true), 200);
+                  store(t, std::move(body), res, 200,
+                        [&](Json b) { return s->Replace(t, b, /*require_rv=*/true); });
                 }));
   s->server.Patch(resource_paths, write([s, answer](const Target& t, const httplib::Request& req,
                                                     httplib::Response& res) {
                     if (t.name.empty()) return answer(res, Fail(405, "patch needs a name"), 0);
-                    answer(res, s->Patch(t, req.get_header_value("Content-Type"), req.body), 200);
+                    const std::string ct = req.get_header_value("Content-Type");
+                    if (t.type->Webhook() && t.version != t.type->storage) {
+                      return answer(res, s->PatchConverted(t, ct, req.body), 200);
+                    }
+                    std::variant<Json, Error> r;
+                    {
+                      std::lock_guard<std::mutex> lock(s->mu);
+                      r = s->Patch(t, ct, req.body);
+                    }
+                    answer(res, s->Present(t, std::move(r)), 200);
                   }));
   s->server.Delete(resource_paths, write([s, answer](const Target& t, const httplib::Request&,
                                                      httplib::Response& res) {
                      if (t.name.empty()) {
                        return answer(res, Fail(405, "deletecollection is not supported"), 0);
                      }
-                     answer(res, s->Delete(t), 200);
+                     std::variant<Json, Error> r;
+                     {
+                       std::lock_guard<std::mutex> lock(s->mu);
+                       r = s->Delete(t);
+                     }
+                     answer(res, s->Present(t, std::move(r)), 200);
                    }));
 
   if (s->options.port == 0) {

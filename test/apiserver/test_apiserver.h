@@ -35,6 +35,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace iter8::testing {
 
@@ -44,6 +45,8 @@ struct TestApiServerOptions {
   int threads = 64;     // each open watch holds one
   int history = 10000;  // events kept for watch resumption
   int bookmark_interval_ms = 1000;
+  // How long a conversion webhook may take (the real server's is 30 s).
+  absl::Duration conversion_timeout = absl::Seconds(30);
 };
 
 class TestApiServer {

@@ -225,7 +225,8 @@ class ClusterTest : public ::testing::Test {
         "--log-format",      "text",
         "--identity",        identity,
         "--metrics-address", StrCat("127.0.0.1:", metrics_ports_.back()),
-        "--health-address",  "0"};
+        "--health-address",  "0",
+        "--webhook-address", StrCat("127.0.0.1:", testing::FreePort())};
     argv.insert(argv.end(), extra.begin(), extra.end());
     logs_.push_back((dir_.path() / StrCat(identity, ".log")).string());
     controllers_.push_back(std::make_unique<testing::ChildProcess>(argv, logs_.back()));
