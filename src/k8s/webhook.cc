@@ -198,7 +198,12 @@ absl::Status ConversionWebhook::InjectCaBundle(const std::string& ca_pem) {
 absl::Status ConversionWebhook::Check() {
   if (!options_.cert_dir.empty()) {
     absl::StatusOr<CertKey> files = ReadCertDir();
-    return files.ok() ? Install(*files) : files.status();
+    if (!files.ok()) return files.status();
+    if (absl::Status s = Install(*files); !s.ok()) return s;
+    // cert-manager's Secret carries its issuer's CA: written into the CRDs like ours (its
+    // cainjector, where installed, writes the same).
+    const std::string ca = ReadFile(StrCat(options_.cert_dir, "/ca.crt"));
+    return ca.empty() ? absl::OkStatus() : InjectCaBundle(ca);
   }
   absl::StatusOr<CertKey> serving = EnsureSecret(options_.now());
   if (!serving.ok()) return serving.status();

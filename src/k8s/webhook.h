@@ -15,8 +15,9 @@
 //     replica wrote; the CA bundle is written into each CRD's
 //     `spec.conversion.webhook.clientConfig.caBundle` where it differs.
 //   - cert-manager: with `cert_dir`, the serving certificate is read from `tls.crt` and
-//     `tls.key` in that directory (a mounted Secret that cert-manager renews; its cainjector
-//     writes the caBundle) and reloaded when the files change; no Secret, no CRD writes.
+//     `tls.key` in that directory (a mounted Secret that cert-manager renews) at every check,
+//     and its `ca.crt`, when present, is written into the CRDs as above (cert-manager's
+//     cainjector may write the same); no Secret is written.
 // A new certificate is used from the next TLS handshake on; nothing restarts.
 //
 // Thread-safe: Start and Stop from the owning thread; requests are served on the server's pool;

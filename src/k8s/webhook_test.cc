@@ -247,6 +247,36 @@ TEST_F(WebhookTest, AReplicaUsesTheSecretAnotherWroteAndRenewsBeforeExpiry) {
       << "the old CA stays in the bundle";
 }
 
+TEST_F(WebhookTest, WithCertManagerItServesTheMountedCertificateAndWritesItsCa) {
+  const absl::Time now = absl::Now();
+  absl::StatusOr<CertKey> ca = MakeCa("cert-manager-ca", now, absl::Hours(48));
+  ASSERT_TRUE(ca.ok());
+  absl::StatusOr<CertKey> cert =
+      MakeServingCert(*ca, ServiceDnsNames("iter8-webhook", "iter8-system"), now, absl::Hours(24));
+  ASSERT_TRUE(cert.ok());
+  const std::string dir = ::testing::TempDir() + "/cert-manager";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/tls.crt") << cert->cert_pem;
+  std::ofstream(dir + "/tls.key") << cert->key_pem;
+  std::ofstream(dir + "/ca.crt") << ca->cert_pem;
+  WebhookOptions o = Options();
+  o.cert_dir = dir;
+  ConversionWebhook webhook(*client_, o);
+  ASSERT_TRUE(webhook.Start().ok());
+  Route(webhook.port());
+  EXPECT_EQ(webhook.ServingCertPem(), cert->cert_pem);
+  EXPECT_EQ(CaBundle("experiments.iter8.tools"), ca->cert_pem);
+  EXPECT_FALSE(client_->Get(kSecretsResource, "iter8-system", "iter8-webhook-cert").ok());
+  ASSERT_TRUE(client_->Create(kV1Experiments, "default", QuickstartV1()).ok());
+  EXPECT_TRUE(client_->Get(kV1Experiments, "default", "experiment-1").ok());
+
+  o.cert_dir = ::testing::TempDir() + "/nothing-here";
+  ConversionWebhook missing(*client_, o);
+  absl::Status s = missing.Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("--webhook-cert-dir"), std::string::npos) << s;
+}
+
 TEST_F(WebhookTest, TheApiServerFailsRequestsWhenTheWebhookIsDown) {
   auto webhook = std::make_unique<ConversionWebhook>(*client_, Options());
   ASSERT_TRUE(webhook->Start().ok());
