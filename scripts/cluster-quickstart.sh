@@ -41,25 +41,25 @@ for _ in $(seq 100); do [[ -s $KUBECONFIG ]] && break; sleep 0.1; done
 k version 2> /dev/null | grep -i server || true
 
 step "2. Install iter8 (CRDs, namespace) and KServe's InferenceService CRD"
-k apply --validate=false -k deploy/crds
-k apply --validate=false -f deploy/base/namespace.yaml -f test/apiserver/kserve-crds.yaml
+k apply -k deploy/crds
+k apply -f deploy/base/namespace.yaml -f test/apiserver/kserve-crds.yaml
 "$ITER8" controller --kubeconfig "$KUBECONFIG" --log-format text \
   --metrics-address 0 --health-address 0 > "$work/controller.log" 2>&1 &
 pids+=($!)
 
 step "3. The model in production, then the canary"
-k apply --validate=false -f samples/cluster/quickstart/default.yaml
+k apply -f samples/cluster/quickstart/default.yaml
 for _ in $(seq 100); do
   [[ $(k get inferenceservices.serving.kserve.io my-model \
        -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]] && break
   sleep 0.1
 done
-k apply --validate=false -f samples/cluster/quickstart/canary.yaml
+k apply -f samples/cluster/quickstart/canary.yaml
 echo "(on a real cluster, send prediction requests now; these metrics are mock)"
 
 step "4. Metrics and the experiment"
-k apply --validate=false -f samples/cluster/quickstart/metrics.yaml
-k apply --validate=false -f samples/cluster/quickstart/experiment.yaml
+k apply -f samples/cluster/quickstart/metrics.yaml
+k apply -f samples/cluster/quickstart/experiment.yaml
 
 step "5. Watch it"
 for _ in $(seq 600); do

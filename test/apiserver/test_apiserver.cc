@@ -20,6 +20,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "test/apiserver/openapi.h"
+#include "test/apiserver/schema.h"
 
 namespace iter8::testing {
 namespace {
@@ -115,6 +117,12 @@ struct TestApiServer::State {
   std::atomic<int64_t> requests{0};
   int64_t uid = 0;
   bool stopping = false;
+  // The write being served (set under mu by the write handlers): field validation's inputs.
+  struct Write {
+    std::string directive, raw_body;
+    httplib::Response* res;
+  };
+  std::optional<Write> write;
 
   static std::string TypeKey(const std::string& group, const std::string& plural) {
     return group + "/" + plural;
@@ -312,6 +320,40 @@ struct TestApiServer::State {
 
   void Stamp(Json* object) { (*object)["metadata"]["resourceVersion"] = std::to_string(++rv); }
 
+  // ------------------------------------------------------------------ fields (mu held)
+
+  // The structural schema of the target's kind in its version (schema.h).
+  Json SchemaFor(const Target& t) {
+    if (!t.type->custom) return BuiltinSchema(t.type->group, t.type->kind);
+    const auto& crds = objects[TypeKey("apiextensions.k8s.io", "customresourcedefinitions")];
+    auto it = crds.find(ObjectKey("", t.type->plural + "." + t.type->group));
+    return it == crds.end() ? Json() : CrdVersionSchema(it->second, t.version);
+  }
+
+  // Field validation and pruning of the object a write stores (`operation`: Create, Update,
+  // Patch), in the request's version; warnings go to the response being written.
+  std::optional<Error> AdmitFields(const Target& t, const std::string& operation, Json* object) {
+    if (!write) return std::nullopt;
+    const Json schema = SchemaFor(t);
+    FieldVerdict v = CheckFields(
+        {write->directive, operation, t.type->kind, t.version, write->raw_body, &schema}, object);
+    if (v.code != 0) return Error{v.code, v.status};
+    for (const std::string& w : v.warnings) write->res->set_header("Warning", WarningHeader(w));
+    return std::nullopt;
+  }
+
+  std::vector<ApiKind> ApiKinds() {
+    std::vector<ApiKind> kinds;
+    for (const auto& t : types) {
+      for (const std::string& v : t->versions) {
+        ApiKind k{t->group, v, t->kind, t->plural, t->namespaced, t->status, t->custom, Json()};
+        k.schema = SchemaFor(Target{t, v, "", "", ""});
+        kinds.push_back(std::move(k));
+      }
+    }
+    return kinds;
+  }
+
   // ------------------------------------------------------------------ verbs (mu held)
 
   std::variant<Json, Error> Get(const Target& t) {
@@ -361,6 +403,7 @@ struct TestApiServer::State {
 
   std::variant<Json, Error> Create(const Target& t, Json body) {
     if (!body.is_object()) return Fail(400, "the body is not a JSON object");
+    if (auto err = AdmitFields(t, "Create", &body)) return *err;
     if (!body.contains("metadata") || !body["metadata"].is_object())
       body["metadata"] = Json::object();
     Json& meta = body["metadata"];
@@ -416,6 +459,7 @@ struct TestApiServer::State {
     if (it == bucket.end()) return NotFound(t);
     const Json& current = it->second;
     if (!next.is_object()) return Fail(400, "the body is not a JSON object");
+    if (auto err = AdmitFields(t, require_rv ? "Update" : "Patch", &next)) return *err;
     if (!next.contains("metadata") || !next["metadata"].is_object())
       next["metadata"] = Json::object();
     const std::string name = next["metadata"].value("name", t.name);
@@ -607,6 +651,11 @@ struct TestApiServer::State {
 TestApiServer::TestApiServer(TestApiServerOptions options) : state_(std::make_unique<State>()) {
   state_->options = std::move(options);
   state_->BuiltIns();
+  State* s = state_.get();
+  ServeOpenApi(&s->server, [s] {
+    std::lock_guard<std::mutex> lock(s->mu);
+    return s->ApiKinds();
+  });
 }
 
 TestApiServer::~TestApiServer() { Stop(); }
@@ -874,7 +923,9 @@ absl::Status TestApiServer::Start() {
     return [s, resolve, injected, verb](const httplib::Request& req, httplib::Response& res) {
       if (injected(req, res)) return;
       std::lock_guard<std::mutex> lock(s->mu);
+      s->write = State::Write{req.get_param_value("fieldValidation"), req.body, &res};
       if (std::optional<Target> t = resolve(req, res)) verb(*t, req, res);
+      s->write.reset();
     };
   };
   auto body_or_400 = [answer](const httplib::Request& req, httplib::Response& res) {
