@@ -157,6 +157,40 @@ TEST_F(DeployTest, EverySampleExperimentAndMetricIsAcceptedThroughTheCrds) {
       << listed.second << metrics.second;
 }
 
+// Plain `kubectl apply` (kubectl's default, strict validation, done by the server): an
+// Experiment with a misspelt field is rejected with the field named; the sample is accepted.
+TEST_F(DeployTest, KubectlRejectsAMisspeltExperimentField) {
+  auto crds = Kubectl("apply -k " + (kSource / "deploy/crds").string());
+  ASSERT_EQ(crds.first, 0) << crds.second;
+  std::ifstream in(kSource / "samples/cluster/quickstart/experiment.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string good = ss.str();
+  std::string bad = good;
+  const size_t at = bad.find("upperLimit: 1000");
+  ASSERT_NE(at, std::string::npos);
+  bad.replace(at, std::string("upperLimit").size(), "upperLimt");
+  std::ofstream(dir_.path() / "bad.yaml") << bad;
+  std::ofstream(dir_.path() / "good.yaml") << good;
+  auto rejected = Kubectl("apply -f " + (dir_.path() / "bad.yaml").string());
+  EXPECT_NE(rejected.first, 0) << rejected.second;
+  EXPECT_NE(rejected.second.find("Experiment in version \"v2alpha2\" cannot be handled as a "
+                                 "Experiment: strict decoding error: unknown field "
+                                 "\"spec.criteria.objectives[0].upperLimt\""),
+            std::string::npos)
+      << rejected.second;
+  EXPECT_EQ(Kubectl("get experiment quickstart-exp").first, 1);  // nothing stored
+  auto accepted = Kubectl("apply -f " + (dir_.path() / "good.yaml").string());
+  EXPECT_EQ(accepted.first, 0) << accepted.second;
+  EXPECT_EQ(accepted.second, "experiment.iter8.tools/quickstart-exp created\n");
+  // The same misspelling in an apply to the existing object (a merge patch) is rejected too.
+  auto patch = Kubectl("apply -f " + (dir_.path() / "bad.yaml").string());
+  EXPECT_NE(patch.first, 0) << patch.second;
+  EXPECT_NE(patch.second.find("unknown field \"spec.criteria.objectives[0].upperLimt\""),
+            std::string::npos)
+      << patch.second;
+}
+
 TEST_F(DeployTest, HelmChartRendersTheOverlaysObjectsAndApplies) {
   // Build the renderer (Go, GOPATH mode against Debian's packaged sprig and yaml.v2).
   const std::string renderer = std::string(ITER8_BINARY_DIR) + "/helm-render";
