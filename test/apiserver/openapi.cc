@@ -194,7 +194,23 @@ void AddMetaSchemas(Json* defs) {
                       "Kubernetes PATCH request body."}};
 }
 
-// A kind's schema and its list's, as documents publish them.
+// True when `schema` declares every field below it (no x-kubernetes-preserve-unknown-fields).
+bool Complete(const Json& schema) {
+  if (schema.is_object() && schema.contains("x-kubernetes-preserve-unknown-fields") &&
+      schema["x-kubernetes-preserve-unknown-fields"] == true) {
+    return false;
+  }
+  if (!schema.is_structured()) return true;
+  for (const Json& child : schema) {
+    if (!Complete(child)) return false;
+  }
+  return true;
+}
+
+// A kind's schema and its list's, as documents publish them. A built-in kind whose schema here
+// is partial (nested content kept as is) is published without its group-version-kind: kubectl
+// computes strategic merge patches from the schema tagged with the kind, and a partial one makes
+// it warn and fall back to its compiled-in types; untagged, it uses those directly.
 void AddKindSchemas(bool v3, const ApiKind& k, Json* defs) {
   Json schema = k.schema.is_object()
                     ? k.schema
@@ -205,7 +221,9 @@ void AddKindSchemas(bool v3, const ApiKind& k, Json* defs) {
   schema["properties"]["apiVersion"] = {{"type", "string"}};
   schema["properties"]["kind"] = {{"type", "string"}};
   schema["properties"]["metadata"] = Ref(v3, kObjectMeta);
-  schema["x-kubernetes-group-version-kind"] = Json::array({Gvk(k, k.kind)});
+  if (k.custom || Complete(k.schema)) {
+    schema["x-kubernetes-group-version-kind"] = Json::array({Gvk(k, k.kind)});
+  }
   (*defs)[DefinitionName(k)] = schema;
   (*defs)[DefinitionName(k) + "List"] = {
       {"type", "object"},

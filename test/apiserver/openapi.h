@@ -12,11 +12,14 @@
 //    group-version, with an ETag (the hash); a stale `hash` is redirected (301) to the current.
 //
 // Every kind has its paths (list, create, get, update, patch, delete; status when it has the
-// subresource) and its schema; operations and schemas carry `x-kubernetes-group-version-kind`,
-// and write operations declare the `fieldValidation`, `dryRun` and `fieldManager` query
-// parameters. kubectl (1.32) uses server-side field validation for a kind exactly when the PATCH
-// operation tagged with its group-version-kind has a `fieldValidation` query parameter in the v3
-// document of its group-version (k8s.io/cli-runtime resource/query_param_verifier_v3.go).
+// subresource) and its schema; operations carry `x-kubernetes-group-version-kind`, and so do
+// the schemas of custom kinds and of built-in kinds whose schema here is complete (ConfigMap,
+// Secret: the others are partial, and kubectl would compute strategic merge patches from them
+// and warn; untagged, it uses its compiled-in types, as with a real server); write operations
+// declare the `fieldValidation`, `dryRun` and `fieldManager` query parameters. kubectl (1.32) uses
+// server-side field validation for a kind exactly when the PATCH operation tagged with its
+// group-version-kind has a `fieldValidation` query parameter in the v3 document of its
+// group-version (k8s.io/cli-runtime resource/query_param_verifier_v3.go).
 //
 // Document builders are pure; ServeOpenApi registers handlers that call `kinds` (which must be
 // safe from the server's threads) on every request.

@@ -166,6 +166,17 @@ TEST(OpenApi, DocumentsDeclareFieldValidationOnPatch) {
   const Json v2 = OpenApiV2({k, cm});
   EXPECT_EQ(v2["swagger"], "2.0");
   EXPECT_TRUE(v2["definitions"].contains("io.k8s.api.core.v1.ConfigMap"));
+  EXPECT_TRUE(v2["definitions"]["io.k8s.api.core.v1.ConfigMap"].contains(
+      "x-kubernetes-group-version-kind"));
+  // A partial schema is not tagged with its kind (kubectl would patch by it and warn).
+  ApiKind deploy{"apps", "v1", "Deployment", "deployments",
+                 true,   true, false,        BuiltinSchema("apps", "Deployment")};
+  const Json apps = OpenApiV3({deploy}, "apps", "v1");
+  EXPECT_FALSE(apps["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"].contains(
+      "x-kubernetes-group-version-kind"));
+  EXPECT_TRUE(
+      apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"].contains(
+          "x-kubernetes-group-version-kind"));
   EXPECT_EQ(v2["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]["patch"]["parameters"]
               [2]["name"],
             "fieldValidation");

@@ -523,7 +523,16 @@ TEST_F(FieldValidationTest, KubectlValidatesOnTheServer) {
   auto patched = run("apply -f " + file);
   EXPECT_EQ(patched.first, 0) << patched.second;
   EXPECT_EQ(patched.second, "gadget.example.com/k configured\n");
-  // Built-in kinds are validated on the server as well.
+  // Built-in kinds are validated on the server as well, and applying a changed Deployment
+  // (a strategic merge patch, computed from kubectl's own types) prints no warning.
+  std::ofstream(file) << "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n"
+                      << "  template:\n    spec:\n      containers: [{name: c, image: a}]\n";
+  ASSERT_EQ(run("apply -f " + file).first, 0);
+  std::ofstream(file) << "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n"
+                      << "  template:\n    spec:\n      containers: [{name: c, image: b}]\n";
+  auto deploy = run("apply -f " + file);
+  EXPECT_EQ(deploy.first, 0) << deploy.second;
+  EXPECT_EQ(deploy.second, "deployment.apps/d configured\n");
   std::ofstream(file) << "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n";
   auto cm = run("apply -f " + file);
   EXPECT_EQ(cm.first, 0) << cm.second;
