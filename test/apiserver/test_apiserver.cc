@@ -21,6 +21,8 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "test/apiserver/conversion.h"
+#include "test/apiserver/openapi.h"
+#include "test/apiserver/schema.h"
 
 namespace iter8::testing {
 namespace {
@@ -119,6 +121,12 @@ struct TestApiServer::State {
   std::atomic<int64_t> requests{0};
   int64_t uid = 0;
   bool stopping = false;
+  // The write being served (set under mu by the write handlers): field validation's inputs.
+  struct Write {
+    std::string directive, raw_body;
+    httplib::Response* res;
+  };
+  std::optional<Write> write;
 
   static std::string TypeKey(const std::string& group, const std::string& plural) {
     return group + "/" + plural;
@@ -427,7 +435,8 @@ struct TestApiServer::State {
   // A patch in a version other than the storage one: applied to the object as that version
   // shows it, then stored (a concurrent write makes it apply again to the newer object).
   std::variant<Json, Error> PatchConverted(const Target& t, const std::string& content_type,
-                                           const std::string& body) {
+                                           const Write& w) {
+    const std::string& body = w.raw_body;
     for (int attempt = 0;; ++attempt) {
       std::variant<Json, Error> current;
       {
@@ -445,6 +454,13 @@ struct TestApiServer::State {
           patched["metadata"]["resourceVersion"] != now["metadata"]["resourceVersion"];
       patched["metadata"]["resourceVersion"] =
           pinned ? patched["metadata"]["resourceVersion"] : now["metadata"]["resourceVersion"];
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        write = w;
+        std::optional<Error> err = AdmitFields(t, "Patch", &patched);
+        write.reset();
+        if (err) return *err;
+      }
       std::variant<Json, Error> stored = ToStorage(t, std::move(patched));
       if (auto* e = std::get_if<Error>(&stored)) return *e;
       std::variant<Json, Error> r;
@@ -455,6 +471,40 @@ struct TestApiServer::State {
       const bool conflict = std::holds_alternative<Error>(r) && std::get<Error>(r).code == 409;
       if (!conflict || pinned || attempt == 4) return Present(t, std::move(r));
     }
+  }
+
+  // ------------------------------------------------------------------ fields (mu held)
+
+  // The structural schema of the target's kind in its version (schema.h).
+  Json SchemaFor(const Target& t) {
+    if (!t.type->custom) return BuiltinSchema(t.type->group, t.type->kind);
+    const auto& crds = objects[TypeKey("apiextensions.k8s.io", "customresourcedefinitions")];
+    auto it = crds.find(ObjectKey("", t.type->plural + "." + t.type->group));
+    return it == crds.end() ? Json() : CrdVersionSchema(it->second, t.version);
+  }
+
+  // Field validation and pruning of the object a write stores (`operation`: Create, Update,
+  // Patch), in the request's version; warnings go to the response being written.
+  std::optional<Error> AdmitFields(const Target& t, const std::string& operation, Json* object) {
+    if (!write) return std::nullopt;
+    const Json schema = SchemaFor(t);
+    FieldVerdict v = CheckFields(
+        {write->directive, operation, t.type->kind, t.version, write->raw_body, &schema}, object);
+    if (v.code != 0) return Error{v.code, v.status};
+    for (const std::string& w : v.warnings) write->res->set_header("Warning", WarningHeader(w));
+    return std::nullopt;
+  }
+
+  std::vector<ApiKind> ApiKinds() {
+    std::vector<ApiKind> kinds;
+    for (const auto& t : types) {
+      for (const std::string& v : t->versions) {
+        ApiKind k{t->group, v, t->kind, t->plural, t->namespaced, t->status, t->custom, Json()};
+        k.schema = SchemaFor(Target{t, v, "", "", ""});
+        kinds.push_back(std::move(k));
+      }
+    }
+    return kinds;
   }
 
   // ------------------------------------------------------------------ verbs (mu held)
@@ -506,6 +556,7 @@ struct TestApiServer::State {
 
   std::variant<Json, Error> Create(const Target& t, Json body) {
     if (!body.is_object()) return Fail(400, "the body is not a JSON object");
+    if (auto err = AdmitFields(t, "Create", &body)) return *err;
     if (!body.contains("metadata") || !body["metadata"].is_object())
       body["metadata"] = Json::object();
     Json& meta = body["metadata"];
@@ -561,6 +612,7 @@ struct TestApiServer::State {
     if (it == bucket.end()) return NotFound(t);
     const Json& current = it->second;
     if (!next.is_object()) return Fail(400, "the body is not a JSON object");
+    if (auto err = AdmitFields(t, require_rv ? "Update" : "Patch", &next)) return *err;
     if (!next.contains("metadata") || !next["metadata"].is_object())
       next["metadata"] = Json::object();
     const std::string name = next["metadata"].value("name", t.name);
@@ -761,6 +813,11 @@ struct TestApiServer::State {
 TestApiServer::TestApiServer(TestApiServerOptions options) : state_(std::make_unique<State>()) {
   state_->options = std::move(options);
   state_->BuiltIns();
+  State* s = state_.get();
+  ServeOpenApi(&s->server, [s] {
+    std::lock_guard<std::mutex> lock(s->mu);
+    return s->ApiKinds();
+  });
 }
 
 TestApiServer::~TestApiServer() { Stop(); }
@@ -1040,14 +1097,29 @@ absl::Status TestApiServer::Start() {
     };
   };
   // A write of `body` (converted to the storage version first) answered in the request's version.
-  auto store = [s, answer](const Target& t, Json body, httplib::Response& res, int ok_code,
-                           auto verb) {
+  // Fields are checked in the request's version: before a conversion, or by the verb itself.
+  auto store = [s, answer](const Target& t, const httplib::Request& req, Json body,
+                           httplib::Response& res, int ok_code, auto verb) {
+    const State::Write w{req.get_param_value("fieldValidation"), req.body, &res};
+    const bool converted = t.type->Webhook() && t.version != t.type->storage;
+    if (converted) {
+      std::optional<Error> err;
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->write = w;
+        err = s->AdmitFields(t, ok_code == 201 ? "Create" : "Update", &body);
+        s->write.reset();
+      }
+      if (err) return answer(res, *err, 0);
+    }
     std::variant<Json, Error> stored = s->ToStorage(t, std::move(body));
     if (auto* e = std::get_if<Error>(&stored)) return answer(res, *e, 0);
     std::variant<Json, Error> r;
     {
       std::lock_guard<std::mutex> lock(s->mu);
+      if (!converted) s->write = w;
       r = verb(std::get<Json>(std::move(stored)));
+      s->write.reset();
     }
     answer(res, s->Present(t, std::move(r)), ok_code);
   };
@@ -1056,33 +1128,36 @@ absl::Status TestApiServer::Start() {
     if (body.is_discarded()) answer(res, Fail(400, "the body is not valid JSON"), 0);
     return body;
   };
-  s->server.Post(resource_paths,
-                 write([s, store, body_or_400](const Target& t, const httplib::Request& req,
-                                               httplib::Response& res) {
-                   Json body = body_or_400(req, res);
-                   if (body.is_discarded()) return;
-                   store(t, std::move(body), res, 201, [&](Json b) { return s->Create(t, b); });
-                 }));
+  s->server.Post(
+      resource_paths, write([s, store, body_or_400](const Target& t, const httplib::Request& req,
+                                                    httplib::Response& res) {
+        Json body = body_or_400(req, res);
+        if (body.is_discarded()) return;
+        store(t, req, std::move(body), res, 201, [&](Json b) { return s->Create(t, b); });
+      }));
   s->server.Put(resource_paths,
                 write([s, answer, store, body_or_400](const Target& t, const httplib::Request& req,
                                                       httplib::Response& res) {
                   Json body = body_or_400(req, res);
                   if (body.is_discarded()) return;
                   if (t.name.empty()) return answer(res, Fail(405, "update needs a name"), 0);
-                  store(t, std::move(body), res, 200,
+                  store(t, req, std::move(body), res, 200,
                         [&](Json b) { return s->Replace(t, b, /*require_rv=*/true); });
                 }));
   s->server.Patch(resource_paths, write([s, answer](const Target& t, const httplib::Request& req,
                                                     httplib::Response& res) {
                     if (t.name.empty()) return answer(res, Fail(405, "patch needs a name"), 0);
                     const std::string ct = req.get_header_value("Content-Type");
+                    const State::Write w{req.get_param_value("fieldValidation"), req.body, &res};
                     if (t.type->Webhook() && t.version != t.type->storage) {
-                      return answer(res, s->PatchConverted(t, ct, req.body), 200);
+                      return answer(res, s->PatchConverted(t, ct, w), 200);
                     }
                     std::variant<Json, Error> r;
                     {
                       std::lock_guard<std::mutex> lock(s->mu);
+                      s->write = w;
                       r = s->Patch(t, ct, req.body);
+                      s->write.reset();
                     }
                     answer(res, s->Present(t, std::move(r)), 200);
                   }));

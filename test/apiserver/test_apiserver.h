@@ -18,10 +18,20 @@
 //  - watch: a chunked stream of {type, object} lines from a resourceVersion, BOOKMARK events when
 //    asked (allowWatchBookmarks), an ERROR event with a 410 Expired Status when the version is
 //    older than the kept history, timeoutSeconds;
-//  - errors as Status objects (400, 404, 409, 410, 415, 422, 500) like the real server's.
+//  - errors as Status objects (400, 404, 409, 410, 415, 422, 500) like the real server's;
+//  - OpenAPI documents (/openapi/v2 in JSON, /openapi/v3 and its per-group-version documents;
+//    openapi.h) built from the built-in kinds' minimal schemas and every served CRD version's
+//    openAPIV3Schema, so that kubectl's default validation (`--validate=strict`) works: it
+//    finds the `fieldValidation` parameter and leaves validation to the server;
+//  - server-side field validation and pruning (schema.h): `fieldValidation=Strict|Warn|Ignore`
+//    (Warn by default) on create, update and patch; unknown fields (per the structural schema
+//    of the request's version, `x-kubernetes-preserve-unknown-fields` and ObjectMeta) and
+//    duplicate JSON keys are rejected with the real server's `strict decoding error`, returned
+//    as `Warning` headers, or ignored; unknown fields are never stored.
 //
-// Not enforced: authentication, admission, CRD schema validation, field selectors, server-side
-// apply, protobuf, OpenAPI documents (use kubectl with --validate=false).
+// Not enforced: authentication, admission, CRD schema value validation (types, enums,
+// required), field selectors, server-side apply, protobuf (an OpenAPI v2 request for protobuf
+// only gets 406; kubectl then uses the v3 documents).
 //
 // Fault injection for tests: the next N requests fail with a code, all open watches are
 // dropped, the event history is compacted (so resuming watches get 410).

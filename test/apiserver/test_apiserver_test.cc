@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "nlohmann/json.hpp"
 #include "test/testing/process.h"
@@ -278,7 +279,7 @@ TEST_F(TestApiServerTest, KubectlSpeaksToIt) {
     ss << in.rdbuf();
     return std::pair<int, std::string>{WEXITSTATUS(rc), ss.str()};
   };
-  auto created = run("create --validate=false -f " + (dir.path() / "widget.yaml").string());
+  auto created = run("create -f " + (dir.path() / "widget.yaml").string());
   ASSERT_EQ(created.first, 0) << created.second;
   EXPECT_NE(created.second.find("widget.example.com/k created"), std::string::npos)
       << created.second;
@@ -295,7 +296,7 @@ TEST_F(TestApiServerTest, KubectlSpeaksToIt) {
   EXPECT_EQ(got.second, "3") << got.second;
   auto listed = run("get widgets");
   EXPECT_NE(listed.second.find("k "), std::string::npos) << listed.second;
-  auto conflict = run("create --validate=false -f " + (dir.path() / "widget.yaml").string());
+  auto conflict = run("create -f " + (dir.path() / "widget.yaml").string());
   EXPECT_NE(conflict.first, 0);
   EXPECT_NE(conflict.second.find("AlreadyExists"), std::string::npos) << conflict.second;
   std::string seen;
@@ -313,6 +314,232 @@ TEST_F(TestApiServerTest, KubectlSpeaksToIt) {
   auto deleted = run("delete widget k");
   EXPECT_EQ(deleted.first, 0) << deleted.second;
   EXPECT_EQ(run("get widget k").first, 1);
+}
+
+// A kind with a structural schema: spec.size, spec.parts[].name; status.phase.
+constexpr char kGadgetCrd[] = R"({"apiVersion": "apiextensions.k8s.io/v1",
+  "kind": "CustomResourceDefinition", "metadata": {"name": "gadgets.example.com"},
+  "spec": {"group": "example.com", "scope": "Namespaced",
+    "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+    "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+      "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {"size": {"type": "integer"},
+          "parts": {"type": "array", "items": {"type": "object",
+                                               "properties": {"name": {"type": "string"}}}}}},
+        "status": {"type": "object", "properties": {"phase": {"type": "string"}}}}}}}]}})";
+
+const std::string kGadgets = "/apis/example.com/v1/namespaces/default/gadgets";
+
+class FieldValidationTest : public TestApiServerTest {
+ protected:
+  void SetUp() override {
+    TestApiServerTest::SetUp();
+    auto r = Send("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", kGadgetCrd);
+    ASSERT_EQ(r.first, 201) << r.second;
+  }
+  // (status, body, Warning header values)
+  std::tuple<int, Json, std::vector<std::string>> Write(const std::string& method,
+                                                        const std::string& path,
+                                                        const std::string& body,
+                                                        const std::string& type) {
+    httplib::Result r = method == "POST"  ? client_->Post(path.c_str(), body, type.c_str())
+                        : method == "PUT" ? client_->Put(path.c_str(), body, type.c_str())
+                                          : client_->Patch(path.c_str(), body, type.c_str());
+    if (!r) return {-1, Json(), {}};
+    std::vector<std::string> warnings;
+    auto [from, to] = r->headers.equal_range("Warning");
+    for (auto it = from; it != to; ++it) warnings.push_back(it->second);
+    return {r->status, Json::parse(r->body, nullptr, false), warnings};
+  }
+};
+
+constexpr char kMisspelt[] = R"({"apiVersion": "example.com/v1", "kind": "Gadget",
+  "metadata": {"name": "g"}, "spec": {"size": 1, "size": 2, "parts": [{"name": "a", "nmae": "b"}]}})";
+
+TEST_F(FieldValidationTest, StrictRejectsUnknownAndDuplicateFields) {
+  auto [code, body, warnings] =
+      Write("POST", kGadgets + "?fieldValidation=Strict", kMisspelt, "application/json");
+  EXPECT_EQ(code, 400) << body;
+  EXPECT_EQ(body["kind"], "Status");
+  EXPECT_EQ(body["reason"], "BadRequest");
+  EXPECT_EQ(body["message"],
+            "Gadget in version \"v1\" cannot be handled as a Gadget: strict decoding error: "
+            "duplicate field \"spec.size\", unknown field \"spec.parts[0].nmae\"");
+  EXPECT_EQ(Send("GET", kGadgets + "/g").first, 404);  // nothing stored
+  auto bad = Write("POST", kGadgets + "?fieldValidation=strict", kMisspelt, "application/json");
+  EXPECT_EQ(std::get<0>(bad), 422) << std::get<1>(bad);
+}
+
+TEST_F(FieldValidationTest, WarnIsTheDefaultAndPrunes) {
+  auto [code, body, warnings] = Write("POST", kGadgets, kMisspelt, "application/json");
+  ASSERT_EQ(code, 201) << body;
+  EXPECT_EQ(warnings,
+            (std::vector<std::string>{"299 - \"duplicate field \\\"spec.size\\\"\"",
+                                      "299 - \"unknown field \\\"spec.parts[0].nmae\\\"\""}));
+  EXPECT_EQ(body["spec"], Json::parse(R"({"size": 2, "parts": [{"name": "a"}]})"));
+  EXPECT_EQ(Send("GET", kGadgets + "/g").second["spec"], body["spec"]);
+  // Updates and status writes are pruned too.
+  Json next = body;
+  next["spec"]["colour"] = "red";
+  next["status"] = {{"phase", "Ready"}, {"phsae", "x"}};
+  auto [put_code, put_body, put_warnings] =
+      Write("PUT", kGadgets + "/g/status?fieldValidation=Warn", next.dump(), "application/json");
+  ASSERT_EQ(put_code, 200) << put_body;
+  EXPECT_EQ(put_warnings.size(), 2u);
+  EXPECT_EQ(put_body["status"], Json::parse(R"({"phase": "Ready"})"));
+  EXPECT_FALSE(put_body["spec"].contains("colour"));
+}
+
+TEST_F(FieldValidationTest, IgnoreDropsSilently) {
+  auto [code, body, warnings] =
+      Write("POST", kGadgets + "?fieldValidation=Ignore", kMisspelt, "application/json");
+  ASSERT_EQ(code, 201) << body;
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(body["spec"], Json::parse(R"({"size": 2, "parts": [{"name": "a"}]})"));
+}
+
+TEST_F(FieldValidationTest, PatchesAreCheckedOnThePatchedObject) {
+  ASSERT_EQ(std::get<0>(Write("POST", kGadgets, R"({"metadata": {"name": "g"}, "spec": {}})",
+                              "application/json")),
+            201);
+  auto [code, body, warnings] = Write("PATCH", kGadgets + "/g?fieldValidation=Strict",
+                                      R"({"spec": {"sise": 3}})", "application/merge-patch+json");
+  EXPECT_EQ(code, 422) << body;
+  EXPECT_EQ(body["reason"], "Invalid");
+  EXPECT_NE(
+      body["message"].get<std::string>().find("strict decoding error: unknown field \"spec.sise\""),
+      std::string::npos)
+      << body;
+  auto json_patch =
+      Write("PATCH", kGadgets + "/g", R"([{"op": "add", "path": "/spec/sise", "value": 3}])",
+            "application/json-patch+json");
+  EXPECT_EQ(std::get<0>(json_patch), 200) << std::get<1>(json_patch);
+  EXPECT_EQ(std::get<2>(json_patch),
+            std::vector<std::string>{"299 - \"unknown field \\\"spec.sise\\\"\""});
+  EXPECT_EQ(std::get<1>(json_patch)["spec"], Json::object());
+}
+
+TEST_F(FieldValidationTest, PreservedFieldsAreKept) {
+  Json w = CreateWidget("w", 1);  // widgets: x-kubernetes-preserve-unknown-fields at the root
+  auto [code, body, warnings] =
+      Write("POST", kWidgets + "?fieldValidation=Strict",
+            R"({"metadata": {"name": "x"}, "spec": {"anything": {"at": "all"}}, "more": 1})",
+            "application/json");
+  ASSERT_EQ(code, 201) << body;
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(body["spec"]["anything"]["at"], "all");
+  EXPECT_EQ(body["more"], 1);
+  auto meta = Write("POST", kWidgets + "?fieldValidation=Strict",
+                    R"({"metadata": {"name": "y", "lables": {}}})", "application/json");
+  EXPECT_EQ(std::get<0>(meta), 400);
+  EXPECT_NE(
+      std::get<1>(meta)["message"].get<std::string>().find("unknown field \"metadata.lables\""),
+      std::string::npos);
+}
+
+TEST_F(FieldValidationTest, OpenApiDocumentsAreServed) {
+  auto discovery = Send("GET", "/openapi/v3");
+  ASSERT_EQ(discovery.first, 200);
+  for (const char* gv : {"api/v1", "apis/example.com/v1", "apis/apps/v1"}) {
+    EXPECT_TRUE(discovery.second["paths"].contains(gv)) << gv << discovery.second;
+  }
+  const std::string url = discovery.second["paths"]["apis/example.com/v1"]["serverRelativeURL"];
+  httplib::Result doc = client_->Get(url.c_str(), {{"Accept", "application/json"}});
+  ASSERT_TRUE(doc);
+  ASSERT_EQ(doc->status, 200);
+  EXPECT_EQ(doc->get_header_value("Cache-Control"), "public, immutable");
+  Json v3 = Json::parse(doc->body);
+  EXPECT_EQ(
+      v3["components"]["schemas"]["com.example.v1.Gadget"]["properties"]["spec"],
+      Json::parse(
+          kGadgetCrd)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]);
+  EXPECT_TRUE(v3["paths"]["/apis/example.com/v1/namespaces/{namespace}/gadgets/{name}"]["patch"]
+                  .is_object());
+  // A changed CRD changes the hash: the old URL redirects to the new one.
+  ASSERT_EQ(Send("DELETE",
+                 "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                 "widgets.example.com")
+                .first,
+            200);
+  httplib::Result stale = client_->Get(url.c_str());
+  ASSERT_TRUE(stale);
+  EXPECT_EQ(stale->status, 301);
+  EXPECT_EQ(client_->Get("/openapi/v3/apis/nothing.example.com/v1")->status, 404);
+  // Swagger 2.0 as JSON; protobuf only (client-go's request) is not acceptable.
+  httplib::Result v2 = client_->Get("/openapi/v2", {{"Accept", "application/json"}});
+  ASSERT_TRUE(v2);
+  EXPECT_EQ(Json::parse(v2->body)["swagger"], "2.0");
+  httplib::Result pb = client_->Get(
+      "/openapi/v2", {{"Accept", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"}});
+  ASSERT_TRUE(pb);
+  EXPECT_EQ(pb->status, 406);
+}
+
+// kubectl's default validation (strict) through the server: a misspelt field is named and
+// rejected on create and on apply to an existing object; --validate=warn warns and prunes.
+TEST_F(FieldValidationTest, KubectlValidatesOnTheServer) {
+  TempDir dir;
+  const std::string kubeconfig = (dir.path() / "kubeconfig").string();
+  std::ofstream(kubeconfig) << server_->Kubeconfig();
+  auto run = [&](const std::string& args) {
+    const std::string out = (dir.path() / "out.txt").string();
+    const int rc =
+        std::system(("kubectl --kubeconfig " + kubeconfig + " --cache-dir " +
+                     (dir.path() / "cache").string() + " " + args + " > " + out + " 2>&1")
+                        .c_str());
+    std::ifstream in(out);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return std::pair<int, std::string>{WEXITSTATUS(rc), ss.str()};
+  };
+  const std::string file = (dir.path() / "gadget.yaml").string();
+  auto write = [&](const std::string& spec) {
+    std::ofstream(file) << "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: k\n"
+                        << "spec:\n"
+                        << spec;
+  };
+  write("  size: 1\n  sise: 2\n");
+  auto rejected = run("apply -f " + file);
+  EXPECT_NE(rejected.first, 0) << rejected.second;
+  EXPECT_NE(rejected.second.find("strict decoding error: unknown field \"spec.sise\""),
+            std::string::npos)
+      << rejected.second;
+  write("  size: 1\n");
+  auto created = run("apply -f " + file);
+  ASSERT_EQ(created.first, 0) << created.second;
+  EXPECT_EQ(created.second, "gadget.example.com/k created\n");
+  write("  size: 2\n  parts:\n  - nmae: a\n");
+  auto patch_rejected = run("apply -f " + file);
+  EXPECT_NE(patch_rejected.first, 0) << patch_rejected.second;
+  EXPECT_NE(patch_rejected.second.find("unknown field \"spec.parts[0].nmae\""), std::string::npos)
+      << patch_rejected.second;
+  EXPECT_EQ(run("get gadget k -o jsonpath={.spec.size}").second, "1");
+  auto warned = run("apply --validate=warn -f " + file);
+  EXPECT_EQ(warned.first, 0) << warned.second;
+  EXPECT_NE(warned.second.find("Warning: unknown field \"spec.parts[0].nmae\""), std::string::npos)
+      << warned.second;
+  EXPECT_EQ(run("get gadget k -o jsonpath={.spec}").second, R"({"parts":[{}],"size":2})");
+  write("  size: 3\n");
+  auto patched = run("apply -f " + file);
+  EXPECT_EQ(patched.first, 0) << patched.second;
+  EXPECT_EQ(patched.second, "gadget.example.com/k configured\n");
+  // Built-in kinds are validated on the server as well, and applying a changed Deployment
+  // (a strategic merge patch, computed from kubectl's own types) prints no warning.
+  std::ofstream(file) << "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n"
+                      << "  template:\n    spec:\n      containers: [{name: c, image: a}]\n";
+  ASSERT_EQ(run("apply -f " + file).first, 0);
+  std::ofstream(file) << "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n"
+                      << "  template:\n    spec:\n      containers: [{name: c, image: b}]\n";
+  auto deploy = run("apply -f " + file);
+  EXPECT_EQ(deploy.first, 0) << deploy.second;
+  EXPECT_EQ(deploy.second, "deployment.apps/d configured\n");
+  std::ofstream(file) << "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n";
+  auto cm = run("apply -f " + file);
+  EXPECT_EQ(cm.first, 0) << cm.second;
+  std::ofstream(file) << "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d\ndatas:\n  a: b\n";
+  auto bad_cm = run("apply -f " + file);
+  EXPECT_NE(bad_cm.first, 0) << bad_cm.second;
+  EXPECT_NE(bad_cm.second.find("unknown field \"datas\""), std::string::npos) << bad_cm.second;
 }
 
 }  // namespace

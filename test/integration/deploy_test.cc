@@ -76,7 +76,7 @@ std::string Yaml(const std::map<std::string, nlohmann::json>& objects, bool crds
 
 TEST_F(DeployTest, OverlaysRenderAndApply) {
   // As on a cluster: the CRDs first (kinds they define cannot be mapped before they exist).
-  auto crds = Kubectl("apply --validate=false -k " + (kSource / "deploy/crds").string());
+  auto crds = Kubectl("apply -k " + (kSource / "deploy/crds").string());
   ASSERT_EQ(crds.first, 0) << crds.second;
   EXPECT_NE(crds.second.find("customresourcedefinition.apiextensions.k8s.io/"
                              "experiments.iter8.tools created"),
@@ -94,7 +94,7 @@ TEST_F(DeployTest, OverlaysRenderAndApply) {
           "name: 95th-percentile-tail-latency", "runAsNonRoot: true"}) {
       EXPECT_NE(rendered.second.find(want), std::string::npos) << want;
     }
-    auto dry = Kubectl("apply --dry-run=client --validate=false -k " + path);
+    auto dry = Kubectl("apply --dry-run=client -k " + path);
     EXPECT_EQ(dry.first, 0) << dry.second;
     EXPECT_NE(dry.second.find("deployment.apps/iter8-controller created (dry run)"),
               std::string::npos)
@@ -102,7 +102,7 @@ TEST_F(DeployTest, OverlaysRenderAndApply) {
   }
   // For real, twice: the second apply changes nothing.
   const std::string kserve = (kSource / "deploy/overlays/kserve").string();
-  auto first = Kubectl("apply --validate=false -k " + kserve);
+  auto first = Kubectl("apply -k " + kserve);
   ASSERT_EQ(first.first, 0) << first.second;
   EXPECT_NE(first.second.find("customresourcedefinition.apiextensions.k8s.io/"
                               "experiments.iter8.tools unchanged"),
@@ -110,7 +110,7 @@ TEST_F(DeployTest, OverlaysRenderAndApply) {
       << first.second;
   EXPECT_NE(first.second.find("metric.iter8.tools/error-rate created"), std::string::npos)
       << first.second;
-  auto second = Kubectl("apply --validate=false -k " + kserve);
+  auto second = Kubectl("apply -k " + kserve);
   ASSERT_EQ(second.first, 0) << second.second;
   EXPECT_EQ(second.second.find("created"), std::string::npos) << second.second;
   EXPECT_NE(second.second.find("deployment.apps/iter8-controller unchanged"), std::string::npos)
@@ -120,7 +120,7 @@ TEST_F(DeployTest, OverlaysRenderAndApply) {
 }
 
 TEST_F(DeployTest, EverySampleExperimentAndMetricIsAcceptedThroughTheCrds) {
-  auto crds = Kubectl("apply --validate=false -k " + (kSource / "deploy/crds").string());
+  auto crds = Kubectl("apply -k " + (kSource / "deploy/crds").string());
   ASSERT_EQ(crds.first, 0) << crds.second;
   int written = 0;
   std::set<std::string> distinct;  // samples share some metrics (same namespace and name)
@@ -143,7 +143,7 @@ TEST_F(DeployTest, EverySampleExperimentAndMetricIsAcceptedThroughTheCrds) {
         Kubectl("create namespace " + ns);  // may exist already
         const fs::path file = dir_.path() / ("doc" + std::to_string(written++) + ".json");
         std::ofstream(file) << j.dump();
-        auto r = Kubectl("apply --validate=false -f " + file.string());
+        auto r = Kubectl("apply -f " + file.string());
         EXPECT_EQ(r.first, 0) << entry.path() << ": " << r.second;
       }
     }
@@ -155,6 +155,40 @@ TEST_F(DeployTest, EverySampleExperimentAndMetricIsAcceptedThroughTheCrds) {
   EXPECT_EQ(lines(listed.second) + lines(metrics.second),
             static_cast<std::ptrdiff_t>(distinct.size()))
       << listed.second << metrics.second;
+}
+
+// Plain `kubectl apply` (kubectl's default, strict validation, done by the server): an
+// Experiment with a misspelt field is rejected with the field named; the sample is accepted.
+TEST_F(DeployTest, KubectlRejectsAMisspeltExperimentField) {
+  auto crds = Kubectl("apply -k " + (kSource / "deploy/crds").string());
+  ASSERT_EQ(crds.first, 0) << crds.second;
+  std::ifstream in(kSource / "samples/cluster/quickstart/experiment.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string good = ss.str();
+  std::string bad = good;
+  const size_t at = bad.find("upperLimit: 1000");
+  ASSERT_NE(at, std::string::npos);
+  bad.replace(at, std::string("upperLimit").size(), "upperLimt");
+  std::ofstream(dir_.path() / "bad.yaml") << bad;
+  std::ofstream(dir_.path() / "good.yaml") << good;
+  auto rejected = Kubectl("apply -f " + (dir_.path() / "bad.yaml").string());
+  EXPECT_NE(rejected.first, 0) << rejected.second;
+  EXPECT_NE(rejected.second.find("Experiment in version \"v2alpha2\" cannot be handled as a "
+                                 "Experiment: strict decoding error: unknown field "
+                                 "\"spec.criteria.objectives[0].upperLimt\""),
+            std::string::npos)
+      << rejected.second;
+  EXPECT_EQ(Kubectl("get experiment quickstart-exp").first, 1);  // nothing stored
+  auto accepted = Kubectl("apply -f " + (dir_.path() / "good.yaml").string());
+  EXPECT_EQ(accepted.first, 0) << accepted.second;
+  EXPECT_EQ(accepted.second, "experiment.iter8.tools/quickstart-exp created\n");
+  // The same misspelling in an apply to the existing object (a merge patch) is rejected too.
+  auto patch = Kubectl("apply -f " + (dir_.path() / "bad.yaml").string());
+  EXPECT_NE(patch.first, 0) << patch.second;
+  EXPECT_NE(patch.second.find("unknown field \"spec.criteria.objectives[0].upperLimt\""),
+            std::string::npos)
+      << patch.second;
 }
 
 TEST_F(DeployTest, HelmChartRendersTheOverlaysObjectsAndApplies) {
@@ -231,12 +265,11 @@ TEST_F(DeployTest, HelmChartRendersTheOverlaysObjectsAndApplies) {
              .dump()
       << "\n"
       << Yaml(objects, false);
-  auto crds = Kubectl("apply --validate=false -f " + (dir_.path() / "crds.yaml").string());
+  auto crds = Kubectl("apply -f " + (dir_.path() / "crds.yaml").string());
   ASSERT_EQ(crds.first, 0) << crds.second;
-  auto dry =
-      Kubectl("apply --dry-run=client --validate=false -f " + (dir_.path() / "rest.yaml").string());
+  auto dry = Kubectl("apply --dry-run=client -f " + (dir_.path() / "rest.yaml").string());
   EXPECT_EQ(dry.first, 0) << dry.second;
-  auto applied = Kubectl("apply --validate=false -f " + (dir_.path() / "rest.yaml").string());
+  auto applied = Kubectl("apply -f " + (dir_.path() / "rest.yaml").string());
   ASSERT_EQ(applied.first, 0) << applied.second;
   for (const char* want : {"deployment.apps/iter8-controller created",
                            "clusterrole.rbac.authorization.k8s.io/iter8-controller created",
