@@ -44,6 +44,9 @@ struct ControllerCommandOptions {
   std::string task_timeout = "300s";
   std::string resync = "10m";
   bool log_records = false;  // each iteration's decision record as a log line
+  // What v2alpha1 handler names run (k8s/v2alpha1_config.h): "builtin" (kserve/start,
+  // kserve/finish in-process) or "jobs" (the iter8-handlers ConfigMap's Job templates first).
+  std::string v2alpha1_handlers = "builtin";
 };
 
 int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io);
