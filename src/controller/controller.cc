@@ -450,7 +450,9 @@ absl::Status Controller::FailUndecodable(const Json& json, const absl::Status& w
     e.metadata.uid = meta.value("uid", std::string());
   }
   e.api_version = json.value("apiVersion", std::string(api::kV2alpha2));
-  const std::string message = StrCat("Unable to read experiment: ", why.message());
+  // One line: the decoder reports each problem on a line of its own.
+  const std::string message = StrReplaceAll(
+      StrCat("Unable to read experiment: ", why.message()), {{"\n", "; "}});
   Json status = json.value("status", Json::object());
   if (!status.is_object()) status = Json::object();
   Json conditions = status.value("conditions", Json::array());
