@@ -451,8 +451,8 @@ absl::Status Controller::FailUndecodable(const Json& json, const absl::Status& w
   }
   e.api_version = json.value("apiVersion", std::string(api::kV2alpha2));
   // One line: the decoder reports each problem on a line of its own.
-  const std::string message = StrReplaceAll(
-      StrCat("Unable to read experiment: ", why.message()), {{"\n", "; "}});
+  const std::string message =
+      StrReplaceAll(StrCat("Unable to read experiment: ", why.message()), {{"\n", "; "}});
   Json status = json.value("status", Json::object());
   if (!status.is_object()) status = Json::object();
   Json conditions = status.value("conditions", Json::array());
