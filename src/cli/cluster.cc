@@ -23,6 +23,7 @@
 #include "k8s/leader.h"
 #include "k8s/secret_source.h"
 #include "k8s/traffic_driver.h"
+#include "k8s/v2alpha1_config.h"
 #include "k8s/webhook.h"
 #include "proxy/route.h"
 
@@ -176,6 +177,11 @@ int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io) 
   }
   if (options.qps <= 0 || options.burst < 1) {
     io.err << "error: --qps and --burst must be positive\n";
+    return kExitUsage;
+  }
+  if (options.v2alpha1_handlers != "builtin" && options.v2alpha1_handlers != "jobs") {
+    io.err << "error: --v2alpha1-handlers: '" << options.v2alpha1_handlers
+           << "' is not builtin or jobs\n";
     return kExitUsage;
   }
   if (options.leader_elect && *renew_deadline >= *lease_duration) {
@@ -399,6 +405,10 @@ int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io) 
     events.Record(e, ev);
   };
   co.on_reconcile = [&stats](absl::Duration d, const absl::Status& s) { stats.Reconciled(d, s); };
+  co.iter8_namespace = iter8_namespace;
+  k8s::V2alpha1ConfigSource v2alpha1(
+      client, {iter8_namespace, options.v2alpha1_handlers == "jobs", absl::Seconds(10)});
+  co.v2alpha1 = [&v2alpha1] { return v2alpha1.Get(); };
   auto ctl = std::make_unique<controller::Controller>(**store, nullptr, co);
   ctl->Start();
   {

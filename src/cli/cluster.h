@@ -57,6 +57,9 @@ struct ControllerCommandOptions {
   // v2alpha1 metrics without urlTemplate query this Prometheus (the original's analytics
   // config, metricsBackend.url, in iter8-kfserving v0.1.0-alpha).
   std::string prometheus_url = "http://prometheus-operated.kfserving-monitoring:9090";
+  // What v2alpha1 handler names run (k8s/v2alpha1_config.h): "builtin" (kserve/start,
+  // kserve/finish in-process) or "jobs" (the iter8-handlers ConfigMap's Job templates first).
+  std::string v2alpha1_handlers = "builtin";
 };
 
 int RunControllerCommand(const ControllerCommandOptions& options, IoStreams io);

@@ -259,11 +259,20 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
   absl::StatusOr<Json> json = store_.Get(key);
   if (!json.ok()) return json.status();
   absl::StatusOr<api::Experiment> loaded = api::LoadExperiment(*json);
+  if (absl::IsInvalidArgument(loaded.status())) return FailUndecodable(*json, loaded.status());
   if (!loaded.ok()) return loaded.status();
+  // `e` is what the engine sees (v2alpha1 handlers resolved in memory); `stored` is written
+  // back with the new status.
+  const api::Experiment stored = *loaded;
   api::Experiment e = *std::move(loaded);
   const absl::Time now = absl::Now();
 
   engine::Observations obs;
+  if (absl::Status resolved = ResolveHandlers(&e); absl::IsInvalidArgument(resolved)) {
+    obs.invalid = std::string(resolved.message());
+  } else if (!resolved.ok()) {
+    return resolved;
+  }
   // Handlers of this experiment.
   // Handler names start with the experiment's name (engine::HandlerName).
   absl::StatusOr<std::vector<Json>> handlers =
@@ -298,7 +307,7 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
         const std::string ref = todo.back();
         todo.pop_back();
         if (metrics.count(ref) > 0) continue;
-        absl::StatusOr<Json> mj = store_.Get(MetricKey(ref, e.metadata.namespace_));
+        absl::StatusOr<Json> mj = GetMetric(ref, e);
         if (!mj.ok()) {
           metrics.emplace(ref, mj.status());
           continue;
@@ -385,7 +394,7 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
                         ev.message.empty() ? "" : ": ", ev.message));
   }
   if (r.write_status) {
-    api::Experiment out = e;
+    api::Experiment out = stored;
     out.status = r.status;
     absl::StatusOr<Json> written = store_.UpdateStatus(api::EncodeResource(out));
     if (!written.ok()) return written.status();
@@ -403,6 +412,85 @@ absl::Status Controller::Reconcile(const store::ObjectKey& key) {
     }
   }
   if (r.requeue_after) Enqueue(key, *r.requeue_after);
+  return absl::OkStatus();
+}
+
+absl::Status Controller::ResolveHandlers(api::Experiment* e) const {
+  if (!e->v2alpha1) return absl::OkStatus();
+  absl::StatusOr<engine::V2alpha1Config> config;
+  if (options_.v2alpha1) {
+    config = options_.v2alpha1();
+  } else {
+    config.emplace();
+    config->builtin = engine::LocalV2alpha1Handlers();
+  }
+  if (!config.ok()) {
+    return absl::Status(config.status().code(),
+                        StrCat("v2alpha1 handlers: ", config.status().message()));
+  }
+  return engine::ResolveV2alpha1Handlers(*config, e);
+}
+
+absl::StatusOr<Json> Controller::GetMetric(const std::string& ref, const api::Experiment& e) {
+  absl::StatusOr<Json> m = store_.Get(MetricKey(ref, e.metadata.namespace_));
+  if (!e.v2alpha1 || !absl::IsNotFound(m.status()) || ref.find('/') != std::string::npos ||
+      options_.iter8_namespace == e.metadata.namespace_) {
+    return m;
+  }
+  // v2alpha1: the experiment's namespace, then iter8's (spec.md 1.9).
+  return store_.Get(MetricKey(ref, options_.iter8_namespace));
+}
+
+absl::Status Controller::FailUndecodable(const Json& json, const absl::Status& why) {
+  api::Experiment e;  // what identifies the object, for the Event
+  const Json meta = json.value("metadata", Json::object());
+  if (meta.is_object()) {
+    e.metadata.name = meta.value("name", std::string());
+    e.metadata.namespace_ = meta.value("namespace", std::string());
+    e.metadata.uid = meta.value("uid", std::string());
+  }
+  e.api_version = json.value("apiVersion", std::string(api::kV2alpha2));
+  // One line: the decoder reports each problem on a line of its own.
+  const std::string message =
+      StrReplaceAll(StrCat("Unable to read experiment: ", why.message()), {{"\n", "; "}});
+  Json status = json.value("status", Json::object());
+  if (!status.is_object()) status = Json::object();
+  Json conditions = status.value("conditions", Json::array());
+  if (!conditions.is_array()) conditions = Json::array();
+  for (const Json& c : conditions) {
+    if (c.is_object() && c.value("type", "") == api::kConditionFailed &&
+        c.value("status", "") == "True" && c.value("message", "") == message) {
+      return absl::OkStatus();  // said so already
+    }
+  }
+  const std::string now = api::FormatRfc3339(absl::Now());
+  auto set = [&](const char* type, const char* reason, const std::string& msg) {
+    Json c = {{"type", type},
+              {"status", "True"},
+              {"lastTransitionTime", now},
+              {"reason", reason},
+              {"message", msg}};
+    for (Json& old : conditions) {
+      if (old.is_object() && old.value("type", "") == type) {
+        old = c;
+        return;
+      }
+    }
+    conditions.push_back(c);
+  };
+  set(api::kConditionFailed, engine::kReasonInvalidExperiment, message);
+  set(api::kConditionCompleted, engine::kReasonExperimentCompleted, "Experiment failed");
+  status["conditions"] = conditions;
+  status["stage"] = "Completed";
+  status["message"] = StrCat(engine::kReasonExperimentCompleted, ": Experiment failed");
+  Json out = json;
+  out["status"] = status;
+  absl::StatusOr<Json> written = store_.UpdateStatus(out);
+  if (!written.ok()) return written.status();
+  const engine::Event event{engine::kReasonInvalidExperiment, message};
+  options_.log(
+      StrCat(e.metadata.namespace_, "/", e.metadata.name, ": ", event.reason, ": ", event.message));
+  if (options_.on_event) options_.on_event(e, event);
   return absl::OkStatus();
 }
 
@@ -611,6 +699,10 @@ void Controller::RunHandler(store::ObjectKey handler, store::ObjectKey experimen
     result = ej.status();
   } else {
     absl::StatusOr<api::Experiment> e = api::LoadExperiment(*ej);
+    if (e.ok()) {
+      absl::Status resolved = ResolveHandlers(&*e);
+      if (!resolved.ok()) e = resolved;
+    }
     if (!e.ok()) {
       result = e.status();
     } else {

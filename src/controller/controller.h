@@ -40,6 +40,7 @@
 #include "absl/time/time.h"
 #include "common/random.h"
 #include "engine/engine.h"
+#include "engine/v2alpha1.h"
 #include "metrics/builtin_provider.h"
 #include "metrics/http_provider.h"
 #include "metrics/secrets.h"
@@ -73,6 +74,16 @@ struct ControllerOptions {
   bool log_records = true;
   // Called after every reconcile with how long it took and its result (operations metrics).
   std::function<void(absl::Duration, const absl::Status&)> on_reconcile;
+
+  // v2alpha1 experiments' handlers (engine/v2alpha1.h): defaults, built-in handlers and Job
+  // templates, asked for on every reconcile and action of a v2alpha1 experiment (cluster mode:
+  // from the iter8-defaults and iter8-handlers ConfigMaps, cached). Null: the built-in defaults
+  // and local mode's handlers (engine::LocalV2alpha1Handlers). An error fails the reconcile (it
+  // is retried).
+  std::function<absl::StatusOr<engine::V2alpha1Config>()> v2alpha1;
+  // Where v2alpha1 experiments' metric references without a namespace are looked for when the
+  // experiment's namespace has no such Metric (spec.md 1.9).
+  std::string iter8_namespace = "iter8-system";
 };
 
 // What the controller reports about itself (cluster mode's /metrics).
@@ -113,6 +124,14 @@ class Controller {
                   std::string action);
   void ReadValues(const api::Experiment& experiment, absl::Time now, Random& random,
                   engine::Observations* observations) const;
+  // A v2alpha1 experiment's handlers resolved into actions (engine/v2alpha1.h), in memory; a
+  // name that resolves to nothing is returned as kInvalidArgument.
+  absl::Status ResolveHandlers(api::Experiment* experiment) const;
+  // The Metric a reference names, with v2alpha1's fallback to the iter8 namespace.
+  absl::StatusOr<api::Json> GetMetric(const std::string& ref, const api::Experiment& e);
+  // An experiment the controller cannot decode: a Failed condition and an Event saying why,
+  // once (the stored status already saying so is left alone).
+  absl::Status FailUndecodable(const api::Json& json, const absl::Status& why);
   // metrics/collect's results merged into the experiment's aggregatedBuiltinHists.
   absl::Status StoreBuiltinHists(const store::ObjectKey& experiment, const api::Json& hists);
 

@@ -11,7 +11,9 @@
 #include "api/load.h"
 #include "common/strings.h"
 #include "engine/engine.h"
+#include "engine/v2alpha1.h"
 #include "test/testing/process.h"
+#include "test/testing/reference.h"
 #include "test/testing/wait.h"
 
 namespace iter8::controller {
@@ -309,6 +311,252 @@ TEST_F(ControllerTest, FailedReconcilesBackOffExponentially) {
   }
   // And it did not give up: the experiment ran to its end.
   EXPECT_EQ(Get(*store_, "exp").status.completed_iterations, 2);
+}
+
+// ---------------------------------------------------------------- v2alpha1 (spec.md 1.9)
+
+// The original's quickstart experiment (samples/quickstart/experiment.yaml) as a user applies
+// it into namespace `default`, with its duration shortened for a unit test (1 s, 2 iterations
+// instead of 15 s, 12).
+Json OriginalQuickstart() {
+  const std::string text =
+      testing::ReadFileOrDie(testing::ReferenceDir() / "iter8" / "iter8-kfserving" / "samples" /
+                             "quickstart" / "experiment.yaml");
+  auto docs = api::ParseDocuments(text, "experiment.yaml");
+  EXPECT_TRUE(docs.ok()) << docs.status();
+  Json e = (*docs)[0].json;
+  e["metadata"]["namespace"] = "default";
+  e["spec"]["duration"] = {{"intervalSeconds", 1}, {"maxIterations", 2}};
+  return e;
+}
+
+// Out-of-the-box metrics as the original installed them: in iter8's namespace only, so the
+// experiment finds them through the fallback. request-count is the defaults' requestCount.
+constexpr char kIter8SystemMetrics[] = R"(
+apiVersion: iter8.tools/v2alpha2
+kind: Metric
+metadata: {name: request-count, namespace: iter8-system}
+spec:
+  type: Counter
+  mock: [{name: default, level: "10"}, {name: canary, level: "10"}]
+---
+apiVersion: iter8.tools/v2alpha2
+kind: Metric
+metadata: {name: mean-latency, namespace: iter8-system}
+spec:
+  mock: [{name: default, level: "20"}, {name: canary, level: "10"}]
+---
+apiVersion: iter8.tools/v2alpha2
+kind: Metric
+metadata: {name: 95th-percentile-tail-latency, namespace: iter8-system}
+spec:
+  mock: [{name: default, level: "40"}, {name: canary, level: "30"}]
+---
+apiVersion: iter8.tools/v2alpha2
+kind: Metric
+metadata: {name: error-rate, namespace: iter8-system}
+spec:
+  type: Counter
+  mock: [{name: default, level: "0"}, {name: canary, level: "0"}]
+---
+apiVersion: iter8.tools/v1alpha1
+kind: Route
+metadata: {name: my-model, namespace: default}
+spec:
+  versions:
+  - {name: default, weight: 100}
+  - {name: canary, weight: 0}
+)";
+
+// Plays the original's start handler on the local store: writes the versionInfo the KFServing
+// start handler wrote (v2alpha1 form: tags, JSON-pointer field paths), here on a Route.
+tasks::TaskFn FillVersionInfo(store::ResourceStore& s) {
+  return [&s](const Json&, const tasks::TaskEnv& env) -> absl::Status {
+    absl::StatusOr<Json> e =
+        s.Get({"Experiment", env.experiment->metadata.namespace_, env.experiment->metadata.name});
+    if (!e.ok()) return e.status();
+    const Json ref = {
+        {"apiVersion", "iter8.tools/v1alpha1"}, {"kind", "Route"}, {"name", "my-model"}};
+    Json base = ref, cand = ref;
+    base["fieldPath"] = "/spec/versions/0/weight";
+    cand["fieldPath"] = "/spec/versions/1/weight";
+    (*e)["spec"]["versionInfo"] = {
+        {"baseline", {{"name", "default"}, {"tags", {{"revision", "r1"}}}, {"weightObjRef", base}}},
+        {"candidates",
+         Json::array(
+             {{{"name", "canary"}, {"tags", {{"revision", "r2"}}}, {"weightObjRef", cand}}})}};
+    return s.Update(*e).status();  // no concurrent writer: the reconcile waits for this action
+  };
+}
+
+class V2alpha1ControllerTest : public ControllerTest {
+ protected:
+  ControllerOptions V2alpha1Options() {
+    ControllerOptions o = Options();
+    o.extra_tasks["test/start"] = FillVersionInfo(*store_);
+    o.v2alpha1 = [] {
+      engine::V2alpha1Config c;
+      api::TaskSpec start, promote;
+      start.task = "test/start";
+      promote.task = "local/promote";
+      c.builtin = {{"start", {start}}, {"finish", {promote}}};
+      return absl::StatusOr<engine::V2alpha1Config>(c);
+    };
+    o.log = [this](const std::string& line) {
+      std::lock_guard<std::mutex> l(mu_);
+      log_.push_back(line);
+    };
+    o.on_event = [this](const api::Experiment&, const engine::Event& ev) {
+      std::lock_guard<std::mutex> l(mu_);
+      events_.push_back(StrCat(ev.reason, ": ", ev.message));
+    };
+    o.on_reconcile = [this](absl::Duration, const absl::Status& s) {
+      if (!s.ok()) ++failed_reconciles_;
+    };
+    return o;
+  }
+  api::Experiment GetIn(const std::string& ns, const std::string& name) {
+    auto j = store_->Get({"Experiment", ns, name});
+    EXPECT_TRUE(j.ok());
+    return *api::LoadExperiment(*j);
+  }
+  size_t EventsWith(const std::string& text) {
+    std::lock_guard<std::mutex> l(mu_);
+    size_t n = 0;
+    for (const auto& e : events_) n += e.find(text) != std::string::npos;
+    return n;
+  }
+  std::mutex mu_;
+  std::vector<std::string> log_, events_;
+  std::atomic<int> failed_reconciles_{0};
+};
+
+TEST_F(V2alpha1ControllerTest, TheOriginalsQuickstartRunsWithItsDefaultHandlers) {
+  ITER8_REQUIRE_REFERENCE();
+  Apply(*store_, kIter8SystemMetrics);
+  ASSERT_TRUE(store_->Create(OriginalQuickstart()).ok());
+  Controller c(*store_, V2alpha1Options());
+  c.Start();
+  ASSERT_TRUE(
+      WaitFor([&] { return Completed(GetIn("default", "experiment-1")); }, absl::Seconds(30)));
+  c.Stop();
+  api::Experiment e = GetIn("default", "experiment-1");
+  EXPECT_EQ(e.api_version, api::kV2alpha1);
+  EXPECT_EQ(e.status.completed_iterations, 2);
+  EXPECT_EQ(e.status.message, "ExperimentCompleted: Experiment Completed");
+  EXPECT_EQ(e.status.version_recommended_for_promotion, "canary");  // recommendedBaseline
+  EXPECT_EQ(engine::ExperimentOutcome(e), engine::Outcome::kPromoted);
+  // The finish handler (local/promote here, kserve/finish in a cluster) moved all traffic.
+  Json route = *store_->Get({"Route", "default", "my-model"});
+  EXPECT_EQ(route["spec"]["versions"][1]["weight"], 100);
+  // Metrics from iter8-system (fallback), request-count from the defaults.
+  std::vector<std::string> metrics;
+  for (const auto& mi : e.status.metrics) {
+    metrics.push_back(StrCat(mi.metric_obj.metadata.namespace_, "/", mi.name));
+  }
+  EXPECT_EQ(metrics, (std::vector<std::string>{
+                         "iter8-system/request-count", "iter8-system/95th-percentile-tail-latency",
+                         "iter8-system/mean-latency", "iter8-system/error-rate"}));
+  // The original's messages.
+  EXPECT_EQ(EventsWith("StartHandlerLaunched: Start handler 'start' launched"), 1u);
+  EXPECT_EQ(EventsWith("TerminalHandlerLaunched: Finish handler 'finish' launched"), 1u);
+  // The stored spec is as the user wrote it: handlers are resolved in memory only.
+  Json stored = *store_->Get({"Experiment", "default", "experiment-1"});
+  EXPECT_EQ(stored["apiVersion"], "iter8.tools/v2alpha1");
+  EXPECT_FALSE(stored["spec"]["strategy"].contains("actions")) << stored["spec"]["strategy"];
+  EXPECT_EQ(stored["spec"]["strategy"], Json({{"type", "Canary"}}));
+}
+
+TEST_F(V2alpha1ControllerTest, WithoutTheFallbackNamespaceAMetricIsMissing) {
+  ITER8_REQUIRE_REFERENCE();
+  Apply(*store_, kIter8SystemMetrics);
+  ASSERT_TRUE(store_->Create(OriginalQuickstart()).ok());
+  ControllerOptions o = V2alpha1Options();
+  o.iter8_namespace = "elsewhere";
+  Controller c(*store_, o);
+  c.Start();
+  ASSERT_TRUE(
+      WaitFor([&] { return Completed(GetIn("default", "experiment-1")); }, absl::Seconds(30)));
+  c.Stop();
+  api::Experiment e = GetIn("default", "experiment-1");
+  EXPECT_EQ(engine::ExperimentOutcome(e), engine::Outcome::kFailed);
+  EXPECT_EQ(e.status.conditions[1].message, "Unable to find metric default/request-count");
+}
+
+TEST_F(V2alpha1ControllerTest, AHandlerThatResolvesToNothingFailsTheExperimentOnce) {
+  ITER8_REQUIRE_REFERENCE();
+  Apply(*store_, kIter8SystemMetrics);
+  Json exp = OriginalQuickstart();
+  exp["spec"]["strategy"]["handlers"] = {{"finish", "promote-it"}};
+  ASSERT_TRUE(store_->Create(exp).ok());
+  Controller c(*store_, V2alpha1Options());
+  c.Start();
+  ASSERT_TRUE(
+      WaitFor([&] { return Completed(GetIn("default", "experiment-1")); }, absl::Seconds(30)));
+  absl::SleepFor(absl::Milliseconds(300));  // time for a loop to show, if there were one
+  c.Stop();
+  api::Experiment e = GetIn("default", "experiment-1");
+  EXPECT_EQ(engine::ExperimentOutcome(e), engine::Outcome::kFailed);
+  const std::string why =
+      "Finish handler 'promote-it' not found: it is no built-in handler (finish, start) and Job "
+      "templates are not enabled (--v2alpha1-handlers=jobs)";
+  EXPECT_EQ(e.status.conditions[1].reason, "InvalidExperiment");
+  EXPECT_EQ(e.status.conditions[1].message, why);
+  EXPECT_EQ(EventsWith(why), 1u);
+  EXPECT_EQ(EventsWith("launched"), 0u);  // nothing ran, no traffic moved
+  EXPECT_EQ(failed_reconciles_.load(), 0);
+}
+
+TEST_F(V2alpha1ControllerTest, NoneDisablesAHandler) {
+  ITER8_REQUIRE_REFERENCE();
+  Apply(*store_, kIter8SystemMetrics);
+  Json exp = OriginalQuickstart();
+  exp["spec"]["strategy"]["handlers"] = {{"finish", "none"}};
+  ASSERT_TRUE(store_->Create(exp).ok());
+  Controller c(*store_, V2alpha1Options());
+  c.Start();
+  ASSERT_TRUE(
+      WaitFor([&] { return Completed(GetIn("default", "experiment-1")); }, absl::Seconds(30)));
+  c.Stop();
+  api::Experiment e = GetIn("default", "experiment-1");
+  EXPECT_EQ(e.status.message, "ExperimentCompleted: Experiment completed successfully");
+  EXPECT_EQ(EventsWith("Start handler 'start' launched"), 1u);
+  EXPECT_EQ(EventsWith("Finish handler"), 0u);
+  // No finish handler: traffic stays where the last iteration put it, not 100 %.
+  Json route = *store_->Get({"Route", "default", "my-model"});
+  EXPECT_LT(route["spec"]["versions"][1]["weight"].get<int>(), 100);
+}
+
+TEST_F(V2alpha1ControllerTest, AnExperimentThatCannotBeDecodedFailsOnceWithAnEvent) {
+  Json exp = {{"apiVersion", "iter8.tools/v2alpha1"},
+              {"kind", "Experiment"},
+              {"metadata", {{"name", "bad"}, {"namespace", "default"}}},
+              {"spec", {{"target", "default/my-model"}, {"strategy", {{"type", "Bogus"}}}}}};
+  ASSERT_TRUE(store_->Create(exp).ok());
+  Controller c(*store_, V2alpha1Options());
+  c.Start();
+  auto failed = [&] {
+    Json j = *store_->Get({"Experiment", "default", "bad"});
+    return j.contains("status") && j["status"].value("stage", "") == "Completed";
+  };
+  ASSERT_TRUE(WaitFor(failed, absl::Seconds(20)));
+  absl::SleepFor(absl::Milliseconds(300));
+  c.Stop();
+  Json status = (*store_->Get({"Experiment", "default", "bad"}))["status"];
+  EXPECT_EQ(status["message"], "ExperimentCompleted: Experiment failed");
+  bool found = false;
+  for (const Json& cond : status["conditions"]) {
+    if (cond["type"] != "Failed") continue;
+    found = true;
+    EXPECT_EQ(cond["status"], "True");
+    EXPECT_EQ(cond["reason"], "InvalidExperiment");
+    EXPECT_NE(cond["message"].get<std::string>().find("Unsupported value: \"Bogus\""),
+              std::string::npos)
+        << cond["message"];
+  }
+  EXPECT_TRUE(found) << status;
+  EXPECT_EQ(EventsWith("Unable to read experiment"), 1u);
+  EXPECT_EQ(failed_reconciles_.load(), 0);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "api/strength.h"
 #include "api/validate.h"
 #include "common/strings.h"
+#include "engine/v2alpha1.h"
 
 namespace iter8::engine {
 namespace {
@@ -26,6 +27,13 @@ using api::Stage;
 constexpr absl::Duration kIterationSlack = absl::Milliseconds(100);
 
 int StageRank(Stage s) { return static_cast<int>(s); }
+
+// "start", "finish", ...: a handler type as v2alpha1's strategy.handlers keys spell it.
+std::string TypeKey(HandlerType type) {
+  std::string key(ToString(type));
+  key[0] = static_cast<char>(key[0] - 'A' + 'a');
+  return key;
+}
 
 absl::Time CeilSecond(absl::Time t) {
   const absl::Time floor = absl::FromUnixSeconds(absl::ToUnixSeconds(t));
@@ -120,7 +128,7 @@ class Stepper {
 
   // finish and rollback share the `finish` action and handler name (spec.md 1.4).
   void Terminate(HandlerType type, const std::string& without_action) {
-    if (!DryRun() && e_.spec.strategy.actions.count("finish") > 0) {
+    if (!DryRun() && ActionOf(type)) {
       const std::string name = HandlerName(e_.metadata.name, type);
       if (HandlerStateOf(name) == HandlerState::kNotLaunched) {
         AdvanceStage(Stage::kFinishing);
@@ -135,12 +143,40 @@ class Stepper {
     LaunchHandler l;
     l.type = type;
     l.loop = loop;
-    l.action = ActionKey(type);
+    l.action = ActionOf(type).value_or(ActionKey(type));
     l.name = HandlerName(e_.metadata.name, type, loop);
     result_.launch = l;
-    std::string action_name = l.action;
-    Progress(kReasonHandlerLaunched,
-             StrCat(ToString(type), " handler '", action_name, "' launched"));
+    const Json* v2alpha1 = V2alpha1Names();
+    if (v2alpha1 == nullptr) {
+      Progress(kReasonHandlerLaunched,
+               StrCat(ToString(type), " handler '", l.action, "' launched"));
+      return;
+    }
+    // The original's v2alpha1 messages name the handler (spec.md 1.9).
+    Progress(
+        type == HandlerType::kStart ? kReasonStartHandlerLaunched : kReasonTerminalHandlerLaunched,
+        StrCat(ToString(type), " handler '", v2alpha1->value(TypeKey(type), l.action),
+               "' launched"));
+  }
+
+  // The resolved v2alpha1 handler names (engine/v2alpha1.h), else null.
+  const Json* V2alpha1Names() const {
+    auto it = e_.spec.strategy.extra.find(kFieldV2alpha1Handlers);
+    return it != e_.spec.strategy.extra.end() && it->is_object() ? &*it : nullptr;
+  }
+
+  // The action `type` runs, if any: ActionKey(type); for v2alpha1 experiments only handler types
+  // that have a handler, and a rollback handler that differs from the finish one runs its own
+  // action `rollback`.
+  std::optional<std::string> ActionOf(HandlerType type) const {
+    const auto& actions = e_.spec.strategy.actions;
+    std::string key = ActionKey(type);
+    if (const Json* names = V2alpha1Names()) {
+      if (!names->contains(TypeKey(type))) return std::nullopt;
+      if (type == HandlerType::kRollback && actions.count("rollback") > 0) key = "rollback";
+    }
+    if (actions.count(key) == 0) return std::nullopt;
+    return key;
   }
 
   HandlerState HandlerStateOf(const std::string& name) const {
@@ -287,6 +323,10 @@ StepResult Stepper::Run() {
     return std::move(result_);
   }
 
+  if (!obs_.invalid.empty()) {
+    FailExperiment(kReasonInvalidExperiment, obs_.invalid);
+    return std::move(result_);
+  }
   if (!CheckHandlers()) return std::move(result_);
   if (!CheckVerbs()) return std::move(result_);
 
@@ -297,7 +337,7 @@ StepResult Stepper::Run() {
     return std::move(result_);
   }
 
-  if (!DryRun() && e_.spec.strategy.actions.count("start") > 0 &&
+  if (!DryRun() && ActionOf(HandlerType::kStart) &&
       HandlerStateOf(HandlerName(e_.metadata.name, HandlerType::kStart)) ==
           HandlerState::kNotLaunched) {
     Launch(HandlerType::kStart);

@@ -56,6 +56,9 @@ inline constexpr char kReasonLaunchHandlerFailed[] = "LaunchHandlerFailed";
 inline constexpr char kReasonWeightRedistributionFailed[] = "WeightRedistributionFailed";
 inline constexpr char kReasonInvalidExperiment[] = "InvalidExperiment";
 inline constexpr char kReasonStageAdvanced[] = "StageAdvanced";
+// v2alpha1 experiments' handler launches (spec.md 1.9), instead of HandlerLaunched.
+inline constexpr char kReasonStartHandlerLaunched[] = "StartHandlerLaunched";
+inline constexpr char kReasonTerminalHandlerLaunched[] = "TerminalHandlerLaunched";
 // Ours (operator verbs); the original has no such reasons.
 inline constexpr char kReasonPaused[] = "ExperimentPaused";
 inline constexpr char kReasonResumed[] = "ExperimentResumed";
@@ -136,6 +139,10 @@ struct Observations {
   std::map<std::string, HandlerState> handlers;
   // Every other experiment on this experiment's target that has not completed.
   std::vector<Contender> contenders;
+  // Why the experiment cannot run as specified, found by the controller before the step (a
+  // v2alpha1 handler name that resolves to nothing, engine/v2alpha1.h); non-empty: the step
+  // fails the experiment (InvalidExperiment, this message), once.
+  std::string invalid;
 
   // Need::kMetrics: every reference of MetricReferences(), resolved (NotFound = missing).
   std::optional<std::map<std::string, absl::StatusOr<api::Metric>>> metrics;

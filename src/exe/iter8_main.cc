@@ -198,6 +198,9 @@ int main(int argc, char** argv) {
   cc->add_option("--log-format", ctl.log_format, "json (default) or text");
   cc->add_option("--task-timeout", ctl.task_timeout, "per task of an action (default 300s)");
   cc->add_option("--resync", ctl.resync, "full relist period of the caches (default 10m)");
+  cc->add_option("--v2alpha1-handlers", ctl.v2alpha1_handlers,
+                 "what v2alpha1 handler names run: builtin (default; kserve/start, "
+                 "kserve/finish) or jobs (the iter8-handlers ConfigMap's Job templates first)");
   cc->add_flag("--log-records", ctl.log_records,
                "log each iteration's decision record (what was read, decided and why)");
   cc->add_option("--webhook-address", ctl.webhook_address,

@@ -15,8 +15,10 @@
 #include "k8s/kserve.h"
 #include "k8s/leader.h"
 #include "k8s/traffic_driver.h"
+#include "k8s/v2alpha1_config.h"
 #include "test/apiserver/crd.h"
 #include "test/apiserver/test_apiserver.h"
+#include "test/testing/reference.h"
 #include "test/testing/wait.h"
 
 namespace iter8::k8s {
@@ -553,6 +555,115 @@ TEST_F(JobTaskTest, RunsAJobLikeTheOriginalsHandlerAndWaitsForIt) {
                              "with.timeoutSeconds (1 s)"),
             std::string::npos)
       << s;
+}
+
+// The original's iter8-handlers ConfigMap, as its kustomize generated it from its files.
+Json OriginalHandlersConfigMap() {
+  const auto dir = testing::ReferenceDir() / "iter8" / "iter8-kfserving" / "install" /
+                   "iter8-controller" / "configmaps" / "handlers";
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", "iter8-handlers"}, {"namespace", "iter8-system"}}},
+          {"data",
+           {{"start.yaml", testing::ReadFileOrDie(dir / "start.yaml")},
+            {"finish.yaml", testing::ReadFileOrDie(dir / "finish.yaml")}}}};
+}
+
+TEST_F(JobTaskTest, TheOriginalsStartTemplateRunsAsTheOriginalsJob) {
+  ITER8_REQUIRE_REFERENCE();
+  Resource cms = *client_->Discover("v1", "ConfigMap");
+  ASSERT_TRUE(client_->Create(cms, "iter8-system", OriginalHandlersConfigMap()).ok());
+  V2alpha1ConfigSource source(*client_, {"iter8-system", /*jobs=*/true, absl::Seconds(10)});
+  absl::StatusOr<engine::V2alpha1Config> config = source.Get();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->job_templates.size(), 2u);
+
+  Json ej = {{"apiVersion", "iter8.tools/v2alpha1"},
+             {"kind", "Experiment"},
+             {"metadata", {{"name", "experiment-1"}, {"namespace", "default"}, {"uid", "a-b-c9"}}},
+             {"spec", {{"target", "default/my-model"}, {"strategy", {{"type", "Canary"}}}}}};
+  absl::StatusOr<api::Experiment> e = api::LoadExperiment(ej);
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_TRUE(engine::ResolveV2alpha1Handlers(*config, &*e).ok());
+  const api::TaskSpec& start = e->spec.strategy.actions.at("start").at(0);
+  ASSERT_EQ(start.task, "kubernetes/job");
+  tasks::TaskRegistry tasks = JobTasks(*client_, {"iter8-system", absl::Milliseconds(50)});
+  tasks::TaskEnv env;
+  env.experiment = &*e;
+  env.type = engine::HandlerType::kStart;
+  env.handler = "experiment-1-start";
+  std::thread controller = Finish("start-handler-experiment-1-c9", "Complete");
+  absl::Status s = tasks.at("kubernetes/job")(start.with, env);
+  controller.join();
+  ASSERT_TRUE(s.ok()) << s;
+  absl::StatusOr<Json> job = client_->Get(jobs_, "iter8-system", "start-handler-experiment-1-c9");
+  ASSERT_TRUE(job.ok()) << job.status();
+  const Json& pod = (*job)["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["serviceAccountName"], "iter8-handlers");
+  EXPECT_EQ((*job)["spec"]["backoffLimit"], 4);
+  const Json& c = pod["containers"][0];
+  EXPECT_EQ(c["image"], "iter8/iter8-kfserving-handler:0.1.0-alpha");
+  EXPECT_EQ(c["command"], Json::array({"/handler", "start"}));
+  // The template's placeholder values are replaced, each name once.
+  std::map<std::string, int> count;
+  std::map<std::string, std::string> vars;
+  for (const Json& v : c["env"]) {
+    ++count[v["name"]];
+    vars[v["name"]] = v.value("value", "");
+  }
+  EXPECT_EQ(vars["EXPERIMENT_NAME"], "experiment-1");
+  EXPECT_EQ(vars["EXPERIMENT_NAMESPACE"], "default");
+  EXPECT_EQ(count["EXPERIMENT_NAME"], 1);
+  EXPECT_EQ(count["EXPERIMENT_NAMESPACE"], 1);
+}
+
+TEST_F(ClusterPartsTest, V2alpha1ConfigComesFromTheConfigMapsElseTheBuiltinDefaults) {
+  Resource cms = *client_->Discover("v1", "ConfigMap");
+  // Nothing installed: built-in defaults and handlers, no templates.
+  V2alpha1ConfigSource fresh(*client_, {"iter8-system", /*jobs=*/true, absl::ZeroDuration()});
+  absl::StatusOr<engine::V2alpha1Config> c = fresh.Get();
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->defaults.handlers, engine::BuiltinV2alpha1Defaults().handlers);
+  EXPECT_TRUE(c->job_templates.empty());
+  EXPECT_EQ(c->builtin.at("start").at(0).task, "kserve/start");
+  EXPECT_EQ(c->builtin.at("finish").at(0).task, "kserve/finish");
+  EXPECT_EQ(c->job_templates_source, "iter8-system/iter8-handlers");
+
+  // An edited defaults ConfigMap is read (within the ttl: here 0) ...
+  Json defaults = {
+      {"apiVersion", "v1"},
+      {"kind", "ConfigMap"},
+      {"metadata", {{"name", "iter8-defaults"}, {"namespace", "iter8-system"}}},
+      {"data",
+       {{"defaults.yaml",
+         "experimentTypes:\n- name: Canary\n  handlers: {start: none, finish: finish}\n"
+         "metrics:\n  requestCount: iter8-system/requests\n"}}}};
+  ASSERT_TRUE(client_->Create(cms, "iter8-system", defaults).ok());
+  c = fresh.Get();
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->defaults.handlers.at("Canary"),
+            (engine::V2alpha1HandlerNames{{"start", "none"}, {"finish", "finish"}}));
+  EXPECT_EQ(c->defaults.request_count, "iter8-system/requests");
+
+  // ... cached for the ttl ...
+  V2alpha1ConfigSource cached(*client_, {"iter8-system", /*jobs=*/false, absl::Seconds(60)});
+  ASSERT_TRUE(cached.Get().ok());
+  const int64_t before = client_->Requests();
+  ASSERT_TRUE(cached.Get().ok());
+  EXPECT_EQ(client_->Requests(), before);
+  // ... and without Job templates enabled the handlers ConfigMap is not read.
+  EXPECT_TRUE(cached.Get()->job_templates_source.empty());
+
+  // A broken one is an error naming the ConfigMap and key.
+  defaults["data"]["defaults.yaml"] = "experimentTypes: 3\n";
+  defaults["metadata"]["resourceVersion"] =
+      (*client_->Get(cms, "iter8-system", "iter8-defaults"))["metadata"]["resourceVersion"];
+  ASSERT_TRUE(client_->Update(cms, defaults).ok());
+  c = fresh.Get();
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "ConfigMap iter8-system/iter8-defaults defaults.yaml: defaults.yaml: experimentTypes: "
+            "must be a list");
 }
 
 TEST_F(JobTaskTest, BadParametersAndLongNamesAreHandled) {

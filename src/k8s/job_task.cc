@@ -54,8 +54,13 @@ class JobTask {
     if (!jobs.ok()) return jobs.status();
 
     const std::string action = engine::ActionKey(env.type);
+    absl::StatusOr<std::string> given = OptionalString(with, "jobName");
+    if (!given.ok()) return given.status();
     const std::string name =
-        JobName(env.handler.empty() ? e.metadata.name + "-" + action : env.handler, env.task_index);
+        !given->empty()
+            ? JobName(*given)
+            : JobName(env.handler.empty() ? e.metadata.name + "-" + action : env.handler,
+                      env.task_index);
     const Json labels = {{"iter8/experimentName", e.metadata.name},
                          {"iter8/experimentNamespace", e.metadata.namespace_},
                          {"iter8/experimentUID", e.metadata.uid},
@@ -67,8 +72,18 @@ class JobTask {
                      {{"name", "EXPERIMENT_NAMESPACE"}, {"value", e.metadata.namespace_}},
                      {{"name", "ACTION"}, {"value", action}}});
     for (Json& c : pod["spec"]["containers"]) {
-      if (!c.contains("env")) c["env"] = Json::array();
-      for (const Json& v : env_vars) c["env"].push_back(v);
+      if (!c.contains("env") || !c["env"].is_array()) c["env"] = Json::array();
+      // A template's own entries of these names (the original's EXPERIMENT_NAME_VALUE
+      // placeholders) are replaced: the container sees each name once.
+      Json kept = Json::array();
+      for (const Json& v : c["env"]) {
+        const bool ours = v.is_object() && (v.value("name", "") == "EXPERIMENT_NAME" ||
+                                            v.value("name", "") == "EXPERIMENT_NAMESPACE" ||
+                                            v.value("name", "") == "ACTION");
+        if (!ours) kept.push_back(v);
+      }
+      for (const Json& v : env_vars) kept.push_back(v);
+      c["env"] = std::move(kept);
     }
     const Json job = {
         {"apiVersion", "batch/v1"},
@@ -203,7 +218,10 @@ class JobTask {
 }  // namespace
 
 std::string JobName(const std::string& handler, size_t task_index) {
-  std::string name = StrCat(handler, "-", task_index);
+  return JobName(StrCat(handler, "-", task_index));
+}
+
+std::string JobName(std::string name) {
   for (char& c : name) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '-';

@@ -62,11 +62,16 @@ class KServeTask {
       created = Text(status, "/components/predictor/latestCreatedRevision");
     }
     const api::Experiment& e = *env.experiment;
-    Json version_info = {{"baseline", {{"name", "default"}, {"variables", Variables(rolled_out)}}}};
+    // The experiment is patched in the version it was read as: v2alpha1 spells variables as a
+    // `tags` map, as the original's start handler wrote them.
+    const bool v2alpha1 = e.api_version == api::kV2alpha1;
+    const char* vars = v2alpha1 ? "tags" : "variables";
+    Json version_info = {
+        {"baseline", {{"name", "default"}, {vars, Variables(rolled_out, v2alpha1)}}}};
     if (e.spec.strategy.testing_pattern != api::TestingPattern::kConformance) {
       version_info["candidates"] = Json::array(
           {{{"name", "canary"},
-            {"variables", Variables(created)},
+            {vars, Variables(created, v2alpha1)},
             {"weightObjRef",
              {{"apiVersion", GroupVersion(isvc->resource)},
               {"kind", isvc->resource.kind},
@@ -134,7 +139,8 @@ class KServeTask {
   static std::string GroupVersion(const Resource& r) {
     return r.group.empty() ? r.version : StrCat(r.group, "/", r.version);
   }
-  static Json Variables(const std::string& revision) {
+  static Json Variables(const std::string& revision, bool tags) {
+    if (tags) return Json{{"revision", revision}};
     return Json::array({{{"name", "revision"}, {"value", revision}}});
   }
   static std::string Text(const Json& object, const char* pointer) {

@@ -17,6 +17,7 @@
 #include "nlohmann/json.hpp"
 #include "test/apiserver/test_apiserver.h"
 #include "test/testing/process.h"
+#include "test/testing/reference.h"
 
 namespace iter8 {
 namespace {
@@ -215,12 +216,26 @@ TEST_F(DeployTest, HelmChartRendersTheOverlaysObjectsAndApplies) {
   int same = 0;
   for (const auto& [key, want] : reference) {
     const std::string kind = want.value("kind", "");
-    if (kind != "CustomResourceDefinition" && kind != "Metric") continue;
+    if (kind != "CustomResourceDefinition" && kind != "Metric" && kind != "ConfigMap") continue;
     ASSERT_EQ(objects.count(key), 1u) << key;
     EXPECT_EQ(objects[key], want) << key;
     ++same;
   }
-  EXPECT_EQ(same, 7);  // 2 CRDs + 5 Metrics
+  EXPECT_EQ(same, 8);  // 2 CRDs + 5 Metrics + the v2alpha1 defaults ConfigMap
+  // That ConfigMap holds the original's defaults.yaml unchanged.
+  ITER8_REQUIRE_REFERENCE();
+  std::string original = testing::ReadFileOrDie(
+      testing::ReferenceDir() /
+      "iter8/iter8-kfserving/install/iter8-controller/configmaps/defaults/defaults.yaml");
+  while (!original.empty() && original.back() == '\n') original.pop_back();
+  EXPECT_EQ(objects["ConfigMap iter8-system/iter8-defaults"]["data"]["defaults.yaml"],
+            original + "\n");
+  EXPECT_EQ(Objects(render("--set v2alpha1.installDefaults=false").second)
+                .count("ConfigMap iter8-system/iter8-defaults"),
+            0u);
+  EXPECT_NE(render("--set v2alpha1.handlers=jobs").second.find("--v2alpha1-handlers=jobs"),
+            std::string::npos);
+  EXPECT_NE(render("--set v2alpha1.handlers=pods").first, 0);
   for (const char* key :
        {"ServiceAccount iter8-system/iter8-controller", "ClusterRoleBinding /iter8-controller",
         "Role iter8-system/iter8-leader-election", "RoleBinding iter8-system/iter8-leader-election",
