@@ -168,9 +168,9 @@ int main(int argc, char** argv) {
   const int metrics_port = iter8::testing::FreePort();
   iter8::testing::ChildProcess controller(
       {o.iter8, "controller", "--kubeconfig", kubeconfig, "--log-format", "text",
-       "--metrics-address", absl::StrCat("127.0.0.1:", metrics_port), "--health-address", "0", "--webhook-address", "0",
-       "--workers", std::to_string(o.workers), "--qps", std::to_string(o.qps), "--burst",
-       std::to_string(o.burst)},
+       "--metrics-address", absl::StrCat("127.0.0.1:", metrics_port), "--health-address", "0",
+       "--webhook-address", "0", "--workers", std::to_string(o.workers), "--qps",
+       std::to_string(o.qps), "--burst", std::to_string(o.burst)},
       (dir.path() / "controller.log").string());
   if (!iter8::testing::WaitForPort(metrics_port)) {
     std::cerr << "the controller did not start\n";

@@ -203,8 +203,9 @@ int main(int argc, char** argv) {
                  "kserve/finish) or jobs (the iter8-handlers ConfigMap's Job templates first)");
   cc->add_flag("--log-records", ctl.log_records,
                "log each iteration's decision record (what was read, decided and why)");
-  cc->add_option("--webhook-address", ctl.webhook_address,
-                 "conversion webhook (HTTPS) listener (default :9443; HOST:0 any free port; 0 = off)");
+  cc->add_option(
+      "--webhook-address", ctl.webhook_address,
+      "conversion webhook (HTTPS) listener (default :9443; HOST:0 any free port; 0 = off)");
   cc->add_option("--webhook-service", ctl.webhook_service,
                  "the webhook's Service, named in its certificate (default iter8-webhook)");
   cc->add_option("--webhook-secret", ctl.webhook_secret,

@@ -67,7 +67,7 @@ class ConversionWebhook {
   // periodic check. Fails when no certificate can be had or the port cannot be bound.
   absl::Status Start();
   void Stop();
-  int port() const { return port_; }
+  int Port() const { return port_; }
 
   // One check now: renew or reload the certificate, rewrite the CA bundles that differ.
   absl::Status Check();

@@ -139,7 +139,7 @@ class WebhookTest : public ::testing::Test {
 TEST_F(WebhookTest, MakesItsCertificatesWritesTheCaBundleAndConvertsEveryRead) {
   ConversionWebhook webhook(*client_, Options());
   ASSERT_TRUE(webhook.Start().ok());
-  Route(webhook.port());
+  Route(webhook.Port());
   absl::StatusOr<Json> secret =
       client_->Get(kSecretsResource, "iter8-system", "iter8-webhook-cert");
   ASSERT_TRUE(secret.ok()) << secret.status();
@@ -187,10 +187,23 @@ TEST_F(WebhookTest, MakesItsCertificatesWritesTheCaBundleAndConvertsEveryRead) {
   EXPECT_EQ((*v2)["spec"]["duration"]["iterationsPerLoop"], 5);
 }
 
+TEST_F(WebhookTest, AnObjectTheConversionCannotRepresentIsRefusedNamingTheField) {
+  ConversionWebhook webhook(*client_, Options());
+  ASSERT_TRUE(webhook.Start().ok());
+  Route(webhook.Port());
+  Json bad = QuickstartV1();
+  bad["spec"]["duration"]["intervalSeconds"] = "soon";
+  absl::StatusOr<Json> created = client_->Create(kV1Experiments, "default", bad);
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.status().message().find("/spec/duration/intervalSeconds"), std::string::npos)
+      << created.status();
+  EXPECT_FALSE(client_->Get(kV2Experiments, "default", "experiment-1").ok()) << "nothing stored";
+}
+
 TEST_F(WebhookTest, WatchesInV2alpha1SeeConvertedObjects) {
   ConversionWebhook webhook(*client_, Options());
   ASSERT_TRUE(webhook.Start().ok());
-  Route(webhook.port());
+  Route(webhook.Port());
   std::atomic<bool> seen{false};
   std::thread watcher([&] {
     (void)client_->Watch(
@@ -263,7 +276,7 @@ TEST_F(WebhookTest, WithCertManagerItServesTheMountedCertificateAndWritesItsCa) 
   o.cert_dir = dir;
   ConversionWebhook webhook(*client_, o);
   ASSERT_TRUE(webhook.Start().ok());
-  Route(webhook.port());
+  Route(webhook.Port());
   EXPECT_EQ(webhook.ServingCertPem(), cert->cert_pem);
   EXPECT_EQ(CaBundle("experiments.iter8.tools"), ca->cert_pem);
   EXPECT_FALSE(client_->Get(kSecretsResource, "iter8-system", "iter8-webhook-cert").ok());
@@ -280,7 +293,7 @@ TEST_F(WebhookTest, WithCertManagerItServesTheMountedCertificateAndWritesItsCa) 
 TEST_F(WebhookTest, TheApiServerFailsRequestsWhenTheWebhookIsDown) {
   auto webhook = std::make_unique<ConversionWebhook>(*client_, Options());
   ASSERT_TRUE(webhook->Start().ok());
-  Route(webhook->port());
+  Route(webhook->Port());
   ASSERT_TRUE(client_->Create(kV1Experiments, "default", QuickstartV1()).ok());
   webhook.reset();
   absl::StatusOr<Json> v1 = client_->Get(kV1Experiments, "default", "experiment-1");
@@ -301,7 +314,7 @@ TEST_F(WebhookTest, TheApiServerRejectsWrongUidsFailuresAndSlowAnswers) {
   // Certificates from the real webhook, then it steps aside for a misbehaving one.
   auto real = std::make_unique<ConversionWebhook>(*client_, Options());
   ASSERT_TRUE(real->Start().ok());
-  Route(real->port());
+  Route(real->Port());
   ASSERT_TRUE(client_->Create(kV1Experiments, "default", QuickstartV1()).ok());
   absl::StatusOr<Json> secret =
       client_->Get(kSecretsResource, "iter8-system", "iter8-webhook-cert");

@@ -27,7 +27,12 @@
 //    (Warn by default) on create, update and patch; unknown fields (per the structural schema
 //    of the request's version, `x-kubernetes-preserve-unknown-fields` and ObjectMeta) and
 //    duplicate JSON keys are rejected with the real server's `strict decoding error`, returned
-//    as `Warning` headers, or ignored; unknown fields are never stored.
+//    as `Warning` headers, or ignored; unknown fields are never stored;
+//  - CRD versions and conversion (conversion.h): objects are stored in the storage version; a
+//    CRD with `conversion.strategy: Webhook` has every read and write in another version
+//    converted by calling its webhook over HTTPS (verified with `caBundle`), with the real
+//    server's 500 errors when the webhook is down, slow or answers badly; Services resolve to
+//    their Endpoints object (Service and Endpoints kinds are stored).
 //
 // Not enforced: authentication, admission, CRD schema value validation (types, enums,
 // required), field selectors, server-side apply, protobuf (an OpenAPI v2 request for protobuf

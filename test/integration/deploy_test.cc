@@ -192,6 +192,26 @@ TEST_F(DeployTest, KubectlRejectsAMisspeltExperimentField) {
       << patch.second;
 }
 
+// The cert-manager overlay: cert-manager issues the conversion webhook's certificate, the
+// controller serves the mounted Secret and the CRDs ask cert-manager's cainjector for the CA.
+TEST_F(DeployTest, CertManagerOverlayMountsTheCertificateAndAnnotatesTheCrds) {
+  auto rendered = Kubectl("kustomize " + (kSource / "deploy/overlays/cert-manager").string());
+  ASSERT_EQ(rendered.first, 0) << rendered.second;
+  for (const char* want :
+       {"kind: Certificate", "kind: Issuer", "- iter8-webhook.iter8-system.svc",
+        "cert-manager.io/inject-ca-from: iter8-system/iter8-webhook",
+        "--webhook-cert-dir=/webhook-certs", "secretName: iter8-webhook-cert-manager",
+        "mountPath: /webhook-certs", "name: iter8-webhook"}) {
+    EXPECT_NE(rendered.second.find(want), std::string::npos) << want;
+  }
+  size_t annotated = 0;
+  for (size_t at = 0; (at = rendered.second.find("inject-ca-from", at)) != std::string::npos;
+       ++at) {
+    ++annotated;
+  }
+  EXPECT_EQ(annotated, 2u) << "both CRDs";
+}
+
 TEST_F(DeployTest, HelmChartRendersTheOverlaysObjectsAndApplies) {
   // Build the renderer (Go, GOPATH mode against Debian's packaged sprig and yaml.v2).
   const std::string renderer = std::string(ITER8_BINARY_DIR) + "/helm-render";
