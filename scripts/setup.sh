@@ -10,10 +10,10 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git
   nlohmann-json3-dev libyaml-dev libabsl-dev libcli11-dev libjq-dev libcurl4-openssl-dev
   libcpp-httplib-dev libboost1.81-dev libsqlite3-dev libsqlitecpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev libssl-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(clang libclang-rt-14-dev clang-format clang-tidy openssl prometheus
+  packages+=(clang libclang-rt-14-dev clang-format clang-tidy openssl prometheus curl
     golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev)  # Helm chart check
 fi
 if [[ "${1:-}" == "--bench" ]]; then  # bench/proxy/run.sh: the peers it compares against
